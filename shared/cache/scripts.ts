@@ -1,0 +1,95 @@
+/**
+ * Lua run inside Redis so that "compare versions, then write data and TTL" is one atomic step. Without it a
+ * slow read-fill (v5) could land after a PUT wrote v6 and silently roll the profile back.
+ *
+ * Scripts are sent with EVALSHA (only 40 bytes on the wire) and fall back to EVAL on NOSCRIPT, which also
+ * loads them into the script cache for the next call.
+ * @see https://redis.io/docs/latest/develop/interactive/programmability/eval-intro/
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from '@upstash/redis';
+
+export interface LuaScript {
+  source: string;
+  sha1: string;
+}
+
+function script(source: string): LuaScript {
+  return { source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+/** Number of ARGV slots each key takes in FENCED_WRITE. */
+export const FENCED_WRITE_SLOTS = 8;
+
+/**
+ * Fenced write of N entries in one command (Upstash bills per command, not per key).
+ * KEYS[i]: the profile hash. ARGV per key, 8 slots: kind, version, ttlSeconds, fullName, avatar, matricule,
+ * ministere, timeMs, where kind is `p` (profile), `d` (tombstone), `n` (negative) or `i` (invalidate).
+ *
+ * Rules, per key:
+ * - the stored `version` field is the fence; a missing key or a legacy entry without `version` is -1;
+ * - `p`, `d`, `n` write only when incoming >= stored (an equal version carries equal data, so rewriting it
+ *   merely refreshes the TTL); an older incoming version is rejected and reported as 0;
+ * - `i` keeps the fence: the hash becomes a version-only marker (max of stored and incoming version), so a
+ *   later read refills from PostgreSQL while an older event or fill still cannot land;
+ * - DEL before HSET so marker fields of the previous state never linger; PEXPIRE in the same script, because
+ *   an HSET alone keeps whatever TTL (or none) the key had.
+ * Returns one integer per key: 1 written, 0 rejected as stale, 2 invalidation with nothing to invalidate.
+ */
+export const FENCED_WRITE = script(`
+local out = {}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local b = (i - 1) * ${FENCED_WRITE_SLOTS}
+  local kind = ARGV[b + 1]
+  local incoming = tonumber(ARGV[b + 2])
+  local ttl = tonumber(ARGV[b + 3])
+  local stored = tonumber(redis.call('HGET', key, 'version'))
+  if stored == nil then stored = -1 end
+  if kind == 'i' then
+    if redis.call('EXISTS', key) == 0 and incoming < 0 then
+      out[i] = 2
+    else
+      local v = math.max(stored, incoming)
+      redis.call('DEL', key)
+      redis.call('HSET', key, 'version', string.format('%d', v), 'invalidatedAt', ARGV[b + 8])
+      redis.call('EXPIRE', key, ttl)
+      out[i] = 1
+    end
+  elseif incoming < stored then
+    out[i] = 0
+  else
+    redis.call('DEL', key)
+    if kind == 'p' then
+      redis.call('HSET', key, 'fullName', ARGV[b + 4], 'avatar', ARGV[b + 5], 'matricule', ARGV[b + 6],
+        'ministere', ARGV[b + 7], 'updatedAt', ARGV[b + 8], 'version', ARGV[b + 2])
+    elseif kind == 'd' then
+      redis.call('HSET', key, 'version', ARGV[b + 2], 'deletedAt', ARGV[b + 8])
+    else
+      redis.call('HSET', key, 'version', ARGV[b + 2], 'missing', '1')
+    end
+    redis.call('EXPIRE', key, ttl)
+    out[i] = 1
+  end
+end
+return out
+`);
+
+type ScriptRunner = Pick<Redis, 'evalsha' | 'eval'>;
+
+/** EVALSHA, then EVAL when the server's script cache does not have it (restart, failover, first call). */
+export async function runScript(
+  redis: ScriptRunner,
+  lua: LuaScript,
+  keys: string[],
+  args: string[],
+): Promise<unknown> {
+  try {
+    return await redis.evalsha(lua.sha1, keys, args);
+  } catch (error) {
+    if (error instanceof Error && error.message.includes('NOSCRIPT')) {
+      return redis.eval(lua.source, keys, args);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,65 @@
+/** Fenced cache writes and their encoding into FENCED_WRITE's KEYS/ARGV (see scripts.ts). */
+import { assertUserId, type UserProfile } from '../profile.js';
+import { FENCED_WRITE_SLOTS } from './scripts.js';
+
+export type CacheWrite =
+  /** Cache this profile unless a newer version is cached. */
+  | { kind: 'profile'; profile: UserProfile }
+  /** Replace with a tombstone: the profile was deleted at `version`. */
+  | { kind: 'deleted'; userId: string; version: number; deletedAt: number }
+  /** Remember that PostgreSQL has no such id (version 0: any create overrides it). */
+  | { kind: 'negative'; userId: string }
+  /** Drop the data, keep the fence (the larger of the cached version and `version`, when given). */
+  | { kind: 'invalidate'; userId: string; version?: number };
+
+/**
+ * `written`: applied. `stale`: a newer version was cached, nothing changed (the fence worked).
+ * `noop`: an invalidation of an absent key. `unavailable`: Redis could not be reached; nothing is known.
+ */
+export type WriteOutcome = 'written' | 'stale' | 'noop' | 'unavailable';
+
+const KIND_CODE = { profile: 'p', deleted: 'd', negative: 'n', invalidate: 'i' } as const;
+
+export interface EncodeContext {
+  key(userId: string): string;
+  now: number;
+  ttl(kind: CacheWrite['kind']): number;
+}
+
+export function encodeWrites(
+  entries: readonly CacheWrite[],
+  ctx: EncodeContext,
+): { keys: string[]; args: string[] } {
+  const keys: string[] = [];
+  const args: string[] = [];
+  for (const entry of entries) {
+    const userId = entry.kind === 'profile' ? entry.profile.userId : entry.userId;
+    assertUserId(userId);
+    keys.push(ctx.key(userId));
+    const slots = slotsFor(entry, ctx.now);
+    args.push(KIND_CODE[entry.kind], String(slots.version), String(ctx.ttl(entry.kind)), ...slots.fields);
+  }
+  return { keys, args };
+}
+
+function slotsFor(entry: CacheWrite, now: number): { version: number; fields: string[] } {
+  switch (entry.kind) {
+    case 'profile': {
+      const p = entry.profile;
+      return {
+        version: p.version,
+        fields: [p.fullName, p.avatar, p.matricule, p.ministere, String(p.updatedAt)],
+      };
+    }
+    case 'deleted':
+      return { version: entry.version, fields: ['', '', '', '', String(entry.deletedAt)] };
+    case 'negative':
+      return { version: 0, fields: ['', '', '', '', String(now)] };
+    case 'invalidate':
+      return { version: entry.version ?? -1, fields: ['', '', '', '', String(now)] };
+  }
+}
+
+/** Keeps FENCED_WRITE's slot count and this encoder in step (5 field slots after kind, version, ttl). */
+export const ENCODED_SLOTS = 3 + 5;
+if (ENCODED_SLOTS !== FENCED_WRITE_SLOTS) throw new Error('FENCED_WRITE slot layout changed');

@@ -1,0 +1,370 @@
+/**
+ * UserCache: the one profile cache every function uses (hash `user:profile:{userId}`, TTL 7 days).
+ *
+ * Correctness rests on one rule: every write is fenced by the profile's PostgreSQL `version` inside a Lua
+ * script, so late events, slow read-fills and prewarm batches can never overwrite newer data or resurrect
+ * a deleted profile. Redis trouble never throws out of a read: it comes back as `unknown` and the caller
+ * asks PostgreSQL.
+ */
+import type { Redis } from '@upstash/redis';
+import { type CacheLookup, decodeEntry } from './cache/codec.js';
+import { type CacheKeys, cacheKeys } from './cache/keys.js';
+import { FENCED_WRITE } from './cache/scripts.js';
+import {
+  type CacheStats,
+  COUNTERS,
+  type Counter,
+  StatsBuffer,
+  toCacheStats,
+  zeroCounters,
+} from './cache/stats.js';
+import { type CacheWrite, encodeWrites, type WriteOutcome } from './cache/writes.js';
+import { CircuitBreaker, type CircuitBreakerOptions } from './circuitBreaker.js';
+import { ConfigError, UserCacheError, ValidationError } from './errors.js';
+import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
+import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profile.js';
+
+export type { CacheLookup } from './cache/codec.js';
+export type { CacheStats } from './cache/stats.js';
+export type { CacheWrite, WriteOutcome } from './cache/writes.js';
+
+/** The Redis commands the cache needs (an `@upstash/redis` client built by `createRedisClient`). */
+export type UserCacheRedis = Pick<Redis, 'pipeline'>;
+
+export interface UserCacheOptions {
+  /** Upstash client, created once per Lambda environment with `createRedisClient`. */
+  redis: UserCacheRedis;
+  /**
+   * Prefix for every key (tenants, test runs). Production keeps the seed's names.
+   * @default ''
+   */
+  keyPrefix?: string;
+  /**
+   * Profile TTL in seconds. Each write draws its TTL uniformly from `[ttl × (1 − ttlJitter), ttl]`.
+   * @default 604800 (7 days)
+   */
+  ttlSeconds?: number;
+  /**
+   * Fraction of the TTL to spread expiries over, so a prewarmed batch does not expire in one instant.
+   * @default 0.05
+   */
+  ttlJitter?: number;
+  /**
+   * TTL of a negative entry (an id PostgreSQL does not have). Short: a create overrides it anyway.
+   * @default 60
+   */
+  negativeTtlSeconds?: number;
+  /**
+   * TTL of tombstones and invalidation markers. Must exceed the longest delay an event or fill may have;
+   * older events are applied as invalidations instead (see the stream poller).
+   * @default 604800 (7 days)
+   */
+  tombstoneTtlSeconds?: number;
+  /** Consecutive-failure breaker around every Redis call. @default { failureThreshold: 3, cooldownMs: 5000 } */
+  circuitBreaker?: CircuitBreakerOptions;
+  /** When counters ride along to Redis. @default { flushEvery: 100, flushAfterMs: 10000 } */
+  stats?: { flushEvery?: number; flushAfterMs?: number };
+  /**
+   * Record reads in the activity sorted set (the prewarmer's source), at most once per user per
+   * `activityIntervalMs` per instance, as a ZADD riding on the read's own pipeline.
+   * @default true
+   */
+  trackActivity?: boolean;
+  /** @default 3600000 (1 hour) */
+  activityIntervalMs?: number;
+  /** @default Date.now */
+  clock?: Clock;
+  /** Source of randomness for TTL jitter. @default Math.random */
+  random?: () => number;
+  /** @default a logger that drops everything */
+  logger?: LoggerPort;
+}
+
+type PipelineReply = Array<{ result: unknown; error?: string }>;
+type Pipeline = ReturnType<UserCacheRedis['pipeline']>;
+
+export class UserCache {
+  readonly keys: CacheKeys;
+  readonly #redis: UserCacheRedis;
+  readonly #breaker: CircuitBreaker;
+  readonly #stats: StatsBuffer;
+  readonly #clock: Clock;
+  readonly #logger: LoggerPort;
+  readonly #ttl: { profile: number; jitter: number; negative: number; tombstone: number };
+  readonly #random: () => number;
+  readonly #activityIntervalMs: number | undefined;
+  readonly #activitySeen = new Map<string, number>();
+
+  constructor(options: UserCacheOptions) {
+    this.#redis = options.redis;
+    this.keys = cacheKeys(options.keyPrefix ?? '');
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
+    this.#random = options.random ?? Math.random;
+    this.#ttl = {
+      profile: positiveInt('ttlSeconds', options.ttlSeconds ?? 604_800),
+      jitter: options.ttlJitter ?? 0.05,
+      negative: positiveInt('negativeTtlSeconds', options.negativeTtlSeconds ?? 60),
+      tombstone: positiveInt('tombstoneTtlSeconds', options.tombstoneTtlSeconds ?? 604_800),
+    };
+    if (!(this.#ttl.jitter >= 0 && this.#ttl.jitter < 1))
+      throw new ConfigError('ttlJitter must be in [0, 1)');
+    this.#breaker = new CircuitBreaker({ clock: this.#clock, ...options.circuitBreaker });
+    this.#stats = new StatsBuffer({ clock: this.#clock, ...options.stats });
+    this.#activityIntervalMs =
+      options.trackActivity === false
+        ? undefined
+        : positiveInt('activityIntervalMs', options.activityIntervalMs ?? 3_600_000);
+  }
+
+  /** Reads one profile (one HTTP request: HGETALL plus any due counters and activity mark). */
+  async get(userId: string): Promise<CacheLookup> {
+    const found = await this.batchGet([userId]);
+    return found.get(userId) ?? { status: 'unknown', reason: 'no reply' };
+  }
+
+  /**
+   * Reads many profiles in ONE pipelined HTTP request. Duplicate ids are read once. Throws
+   * `ValidationError` (before any I/O) for a malformed id or more than `LIMITS.cacheBatchMax` ids.
+   * `observe: false` (default true) leaves counters and the activity set untouched.
+   */
+  async batchGet(
+    userIds: readonly string[],
+    options: { observe?: boolean } = {},
+  ): Promise<Map<string, CacheLookup>> {
+    // Audits and tooling read with observe=false so they skew neither the hit rate nor the activity set.
+    const observe = options.observe ?? true;
+    const ids = uniqueValidIds(userIds);
+    const found = new Map<string, CacheLookup>();
+    if (ids.length === 0) return found;
+    const marks = observe ? this.#activityMarks(ids) : [];
+    let replies: PipelineReply;
+    try {
+      replies = await this.#exec((p) => {
+        for (const id of ids) p.hgetall(this.keys.profile(id));
+        for (const [id, at] of marks) p.zadd(this.keys.activity, { score: at, member: id });
+      });
+    } catch (error) {
+      for (const [id] of marks) this.#activitySeen.delete(id);
+      const reason = error instanceof UserCacheError ? error.code : 'CACHE_UNAVAILABLE';
+      for (const id of ids) found.set(id, { status: 'unknown', reason });
+      if (observe) this.#stats.add('unknown', ids.length);
+      return found;
+    }
+    ids.forEach((id, i) => {
+      const reply = replies[i];
+      const lookup: CacheLookup = reply?.error
+        ? { status: 'unknown', reason: reply.error }
+        : decodeEntry(id, reply?.result);
+      if (lookup.status === 'unknown')
+        this.#logger.warn('cache entry unreadable', { userId: id, reason: lookup.reason });
+      if (observe) this.#stats.add(LOOKUP_COUNTER[lookup.status]);
+      found.set(id, lookup);
+    });
+    return found;
+  }
+
+  /** Caches a profile unless a newer version (or a newer tombstone) is already cached. */
+  async set(profile: UserProfile): Promise<WriteOutcome> {
+    const [outcome] = await this.write([{ kind: 'profile', profile }]);
+    return outcome ?? 'unavailable';
+  }
+
+  /** Caches many profiles in one command (prewarm, batch read-fill). */
+  async setMany(profiles: readonly UserProfile[]): Promise<WriteOutcome[]> {
+    return this.write(profiles.map((profile) => ({ kind: 'profile', profile })));
+  }
+
+  /**
+   * Drops the cached profile but keeps its version fence, so the next read refills from PostgreSQL while
+   * an older event or fill still cannot land. (A plain DEL would forget the fence.)
+   */
+  async invalidate(userId: string): Promise<WriteOutcome> {
+    const [outcome] = await this.write([{ kind: 'invalidate', userId }]);
+    return outcome ?? 'unavailable';
+  }
+
+  /**
+   * Applies fenced writes in ONE Redis command: profiles, tombstones (`deleted`), negative entries and
+   * invalidations. Never throws for Redis trouble: each entry reports `unavailable` instead.
+   */
+  async write(entries: readonly CacheWrite[]): Promise<WriteOutcome[]> {
+    if (entries.length === 0) return [];
+    if (entries.length > LIMITS.cacheBatchMax) {
+      throw new ValidationError('BATCH_TOO_LARGE', `at most ${LIMITS.cacheBatchMax} writes per call`);
+    }
+    // Validate everything before sending anything: a bad entry must not leave a partial batch behind.
+    const checked = entries.map((e) =>
+      e.kind === 'profile' ? { ...e, profile: parseUserProfile(e.profile) } : e,
+    );
+    const { keys, args } = encodeWrites(checked, {
+      key: (id) => this.keys.profile(id),
+      now: this.#clock(),
+      ttl: (kind) => this.#ttlFor(kind),
+    });
+    let reply: PipelineReply[number] | undefined;
+    try {
+      [reply] = await this.#exec((p) => p.evalsha(FENCED_WRITE.sha1, keys, args));
+      // NOSCRIPT: the server lost its script cache (restart, failover). EVAL runs and re-caches it.
+      if (reply?.error?.includes('NOSCRIPT'))
+        [reply] = await this.#exec((p) => p.eval(FENCED_WRITE.source, keys, args));
+      if (reply?.error) throw new UserCacheError('CACHE_PROTOCOL', reply.error);
+    } catch (error) {
+      this.#logger.warn('cache write failed', { entries: entries.length, error: describe(error) });
+      return entries.map(() => 'unavailable');
+    }
+    const codes = reply?.result;
+    return entries.map((entry, i) => {
+      const code = Array.isArray(codes) ? Number(codes[i]) : Number.NaN;
+      const outcome: WriteOutcome =
+        code === 1 ? 'written' : code === 0 ? 'stale' : code === 2 ? 'noop' : 'unavailable';
+      if (outcome === 'written') this.#stats.add(entry.kind === 'invalidate' ? 'invalidations' : 'sets');
+      if (outcome === 'stale') this.#stats.add('staleRejected');
+      return outcome;
+    });
+  }
+
+  /**
+   * Counters of every instance (flushed) plus this instance's pending counts. Throws `UserCacheError`
+   * when Redis cannot answer.
+   */
+  async getStats(): Promise<CacheStats> {
+    const [reply] = await this.#exec((p) => p.hgetall(this.keys.stats), { flush: true, readStatsLast: true });
+    const flat = reply?.result;
+    const values = zeroCounters();
+    if (Array.isArray(flat)) {
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const name = flat[i] as Counter;
+        if ((COUNTERS as readonly string[]).includes(name)) values[name] = Number(flat[i + 1]) || 0;
+      }
+    }
+    const pending = this.#stats.peek();
+    for (const c of COUNTERS) values[c] += pending[c];
+    return toCacheStats(values);
+  }
+
+  /** Sends pending counters now (end of a poller or prewarm run). Never throws. */
+  async flushStats(): Promise<void> {
+    if (Object.values(this.#stats.peek()).every((n) => n === 0)) return;
+    try {
+      await this.#exec(() => {}, { flush: true });
+    } catch (error) {
+      this.#logger.warn('cache stats flush failed', { error: describe(error) });
+    }
+  }
+
+  /**
+   * Counts profiles the caller had to read from PostgreSQL, so `getStats()` can report the database
+   * fallback share across instances. Rides on the next flush like every counter.
+   */
+  recordDatabaseReads(count: number): void {
+    this.#stats.add('dbReads', count);
+  }
+
+  /** State of the circuit breaker, for health checks and logs. */
+  get circuitState() {
+    return this.#breaker.state;
+  }
+
+  /**
+   * Runs one pipeline (one HTTP request) through the breaker, with due counters appended. Throws
+   * UserCacheError on transport failure; per-command errors come back in the replies.
+   */
+  async #exec(
+    build: (p: Pipeline) => void,
+    opts: { flush?: boolean; readStatsLast?: boolean } = {},
+  ): Promise<PipelineReply> {
+    return this.#direct(async () => {
+      const p = this.#redis.pipeline();
+      build(p);
+      const own = p.length();
+      const counts = opts.flush || this.#stats.due ? this.#stats.take() : {};
+      for (const [field, n] of Object.entries(counts)) p.hincrby(this.keys.stats, field, n);
+      // getStats reads the hash after the increments, so its answer includes them.
+      if (opts.readStatsLast) p.hgetall(this.keys.stats);
+      if (p.length() === 0) return [];
+      try {
+        const replies = (await p.exec({ keepErrors: true })) as PipelineReply;
+        return opts.readStatsLast ? replies.slice(-1) : replies.slice(0, own);
+      } catch (error) {
+        this.#stats.restore(counts);
+        throw error;
+      }
+    });
+  }
+
+  async #direct<T>(call: () => Promise<T>): Promise<T> {
+    if (!this.#breaker.tryAcquire()) {
+      throw new UserCacheError('CACHE_CIRCUIT_OPEN', 'Redis circuit is open; skipping the cache');
+    }
+    try {
+      const result = await call();
+      this.#breaker.onSuccess();
+      return result;
+    } catch (error) {
+      this.#breaker.onFailure();
+      this.#stats.add('errors');
+      const timeout = error instanceof Error && /abort|timeout/i.test(`${error.name} ${error.message}`);
+      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', describe(error), {
+        cause: error,
+      });
+    }
+  }
+
+  #ttlFor(kind: CacheWrite['kind']): number {
+    if (kind === 'negative') return this.#ttl.negative;
+    if (kind !== 'profile') return this.#ttl.tombstone;
+    const spread = Math.floor(this.#ttl.profile * this.#ttl.jitter * this.#random());
+    return Math.max(1, this.#ttl.profile - spread);
+  }
+
+  /** Ids whose activity should be recorded now (at most once per interval per instance). */
+  #activityMarks(ids: readonly string[]): Array<[string, number]> {
+    if (this.#activityIntervalMs === undefined) return [];
+    const now = this.#clock();
+    const marks: Array<[string, number]> = [];
+    for (const id of ids) {
+      const last = this.#activitySeen.get(id);
+      if (last !== undefined && now - last < this.#activityIntervalMs) continue;
+      this.#activitySeen.set(id, now);
+      marks.push([id, now]);
+    }
+    // Bound memory on long-lived instances: forget the oldest marks (Map keeps insertion order).
+    while (this.#activitySeen.size > 50_000) {
+      const oldest = this.#activitySeen.keys().next().value;
+      if (oldest === undefined) break;
+      this.#activitySeen.delete(oldest);
+    }
+    return marks;
+  }
+}
+
+const LOOKUP_COUNTER: Record<CacheLookup['status'], Counter> = {
+  hit: 'hits',
+  miss: 'misses',
+  negative: 'negativeHits',
+  deleted: 'deletedHits',
+  unknown: 'unknown',
+};
+
+function uniqueValidIds(userIds: readonly string[]): string[] {
+  if (!Array.isArray(userIds)) throw new ValidationError('INVALID_QUERY', 'userIds must be an array');
+  const ids = [...new Set(userIds)];
+  if (ids.length > LIMITS.cacheBatchMax) {
+    throw new ValidationError('BATCH_TOO_LARGE', `at most ${LIMITS.cacheBatchMax} ids per batch`, {
+      max: LIMITS.cacheBatchMax,
+      received: ids.length,
+    });
+  }
+  for (const id of ids) assertUserId(id);
+  return ids;
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer`);
+  return value;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,357 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ValidationError } from '../shared/errors.js';
+import type { UserProfile } from '../shared/profile.js';
+import { createRedisClient } from '../shared/redisClient.js';
+import { UserCache, type UserCacheOptions } from '../shared/userCache.js';
+import { type TestRedis, useTestRedis } from './support/redis.js';
+
+let t: TestRedis;
+let n = 0;
+/** A fresh id per test so tests never share keys. */
+const newId = () => `u${Date.now().toString(36)}${(n++).toString(36)}`;
+
+function profile(userId: string, version: number, overrides: Partial<UserProfile> = {}): UserProfile {
+  return {
+    userId,
+    fullName: `Jean Dupont v${version}`,
+    avatar: 'https://avatars.ngomna.cm/1.jpg',
+    matricule: '007',
+    ministere: 'MINFOP',
+    updatedAt: 1_736_862_000_000 + version,
+    version,
+    ...overrides,
+  };
+}
+
+function cache(options: Partial<UserCacheOptions> = {}): UserCache {
+  return new UserCache({ redis: t.redis, keyPrefix: t.keyPrefix, ...options });
+}
+
+beforeAll(async () => {
+  t = await useTestRedis();
+});
+afterAll(async () => {
+  await t.cleanup();
+});
+beforeEach(() => {
+  t.gateway.setFaults({ mode: 'none', delayMs: 0 });
+});
+
+describe('UserCache', () => {
+  describe('set() and get()', () => {
+    it('stores the seed layout in hash user:profile:{id} and reads it back with strings intact', async () => {
+      const c = cache();
+      const id = newId();
+      const p = profile(id, 3, { matricule: '007', fullName: 'Ngono Ébénézer 🇨🇲' });
+      expect(await c.set(p)).toBe('written');
+
+      const raw = await t.redis.hgetall(`${t.keyPrefix}user:profile:${id}`);
+      expect(raw).toEqual(
+        expect.arrayContaining(['fullName', 'Ngono Ébénézer 🇨🇲', 'matricule', '007', 'ministere', 'MINFOP']),
+      );
+      expect(raw).toEqual(expect.arrayContaining(['updatedAt', String(p.updatedAt), 'version', '3']));
+      expect(await c.get(id)).toEqual({ status: 'hit', profile: p });
+    });
+
+    it('reports an absent key as a miss', async () => {
+      expect(await cache().get(newId())).toEqual({ status: 'miss' });
+    });
+
+    it('treats a legacy entry without a version as a miss so it gets refilled', async () => {
+      const id = newId();
+      const key = `${t.keyPrefix}user:profile:${id}`;
+      await t.redis.hset(key, {
+        fullName: 'Old',
+        avatar: '',
+        matricule: 'M1',
+        ministere: 'MINFI',
+        updatedAt: '1',
+      });
+      const c = cache();
+      expect(await c.get(id)).toEqual({ status: 'miss' });
+      expect(await c.set(profile(id, 1))).toBe('written');
+      expect((await c.get(id)).status).toBe('hit');
+    });
+
+    it('reports an undecodable entry as unknown, never as a profile', async () => {
+      const id = newId();
+      await t.redis.hset(`${t.keyPrefix}user:profile:${id}`, {
+        fullName: 'X',
+        avatar: '',
+        matricule: 'M',
+        ministere: 'MINFI',
+        updatedAt: 'yesterday',
+        version: '2',
+      });
+      expect((await cache().get(id)).status).toBe('unknown');
+    });
+
+    it('sets the TTL with every write, within [ttl × (1 − jitter), ttl]', async () => {
+      const id = newId();
+      const key = `${t.keyPrefix}user:profile:${id}`;
+      // A key without TTL: a bare HSET over it would keep "no TTL" forever.
+      await t.redis.hset(key, { version: '1', fullName: 'x' });
+      await t.redis.persist(key);
+      await cache({ random: () => 0.999 }).set(profile(id, 2));
+      const ttl = await t.redis.ttl(key);
+      expect(ttl).toBeLessThanOrEqual(604_800);
+      expect(ttl).toBeGreaterThan(604_800 * 0.95 - 5);
+    });
+
+    it('rejects a malformed profile with a typed error and writes nothing', async () => {
+      const id = newId();
+      await expect(cache().set({ ...profile(id, 1), ministere: 'lower case' })).rejects.toMatchObject({
+        code: 'INVALID_PROFILE',
+      });
+      expect(await t.redis.exists(`${t.keyPrefix}user:profile:${id}`)).toBe(0);
+    });
+
+    it.each(['', 'a:b', 'user*', 'a?', 'line\nbreak', 'with space', 'é', 'x'.repeat(65)])(
+      'rejects the id %j before touching Redis',
+      async (bad) => {
+        t.gateway.metrics.reset();
+        const error = await cache()
+          .get(bad)
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ValidationError);
+        expect(error).toMatchObject({ code: 'INVALID_USER_ID' });
+        expect(t.gateway.metrics.httpRequests).toBe(0);
+      },
+    );
+  });
+
+  describe('versioned writes', () => {
+    it('keeps the newer version when an older one arrives late', async () => {
+      const c = cache();
+      const id = newId();
+      expect(await c.set(profile(id, 6))).toBe('written');
+      expect(await c.set(profile(id, 5))).toBe('stale');
+      expect(await c.get(id)).toMatchObject({ status: 'hit', profile: { version: 6 } });
+    });
+
+    it('accepts a rewrite of the same version (refreshing its TTL)', async () => {
+      const c = cache();
+      const id = newId();
+      await c.set(profile(id, 4));
+      expect(await c.set(profile(id, 4))).toBe('written');
+    });
+
+    it('never resurrects a deleted profile from an older write', async () => {
+      const c = cache();
+      const id = newId();
+      await c.set(profile(id, 2));
+      expect(await c.write([{ kind: 'deleted', userId: id, version: 3, deletedAt: 1 }])).toEqual(['written']);
+      expect(await c.set(profile(id, 2))).toBe('stale');
+      expect(await c.get(id)).toEqual({ status: 'deleted', version: 3 });
+    });
+
+    it('lets a create override a negative entry, and a negative fill never hides a profile', async () => {
+      const c = cache({ negativeTtlSeconds: 30 });
+      const id = newId();
+      expect(await c.write([{ kind: 'negative', userId: id }])).toEqual(['written']);
+      expect(await c.get(id)).toEqual({ status: 'negative' });
+      expect(await t.redis.ttl(`${t.keyPrefix}user:profile:${id}`)).toBeLessThanOrEqual(30);
+      expect(await c.set(profile(id, 1))).toBe('written');
+      expect(await c.write([{ kind: 'negative', userId: id }])).toEqual(['stale']);
+      expect((await c.get(id)).status).toBe('hit');
+    });
+
+    it('writes many entries in one command and reports each outcome', async () => {
+      const c = cache();
+      const [a, b] = [newId(), newId()];
+      await c.set(profile(b, 9));
+      t.gateway.metrics.reset();
+      const outcomes = await c.setMany([profile(a, 1), profile(b, 8)]);
+      expect(outcomes).toEqual(['written', 'stale']);
+      expect(t.gateway.metrics.httpRequests).toBe(1);
+      expect(t.gateway.metrics.commands).toBe(1);
+    });
+
+    it('writes nothing when one entry of a batch is invalid', async () => {
+      const [a, b] = [newId(), newId()];
+      await expect(cache().setMany([profile(a, 1), profile(b, 1, { fullName: '' })])).rejects.toThrow(
+        ValidationError,
+      );
+      expect(await t.redis.exists(`${t.keyPrefix}user:profile:${a}`)).toBe(0);
+    });
+
+    it('falls back to EVAL when Redis lost its script cache (NOSCRIPT)', async () => {
+      const c = cache();
+      const id = newId();
+      await c.set(profile(id, 1));
+      await t.redis.scriptFlush();
+      expect(await c.set(profile(id, 2))).toBe('written');
+      expect(await c.get(id)).toMatchObject({ status: 'hit', profile: { version: 2 } });
+    });
+
+    it('ends at the newest version whatever the order of writes and deletes (property)', async () => {
+      const c = cache();
+      type Op = { version: number; deleted: boolean };
+      await fc.assert(
+        fc.asyncProperty(
+          fc
+            .uniqueArray(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 12 })
+            .chain((versions) =>
+              fc.tuple(
+                fc.constant(versions),
+                fc.array(fc.boolean(), { minLength: versions.length, maxLength: versions.length }),
+                fc.array(fc.nat(versions.length - 1), { maxLength: 6 }),
+                fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }),
+              ),
+            ),
+          async ([versions, deletes, duplicates, chunkSizes]) => {
+            const id = newId();
+            // Once deleted, PostgreSQL never gives the row a later live version: only the max may be a delete.
+            const max = Math.max(...versions);
+            const ops: Op[] = versions.map((v, i) => ({
+              version: v,
+              deleted: v === max && deletes[i] === true,
+            }));
+            for (const d of duplicates) ops.push(ops[d]!);
+            // Apply in the generated order, in concurrent chunks, like racing fills, events and prewarms.
+            let i = 0;
+            let k = 0;
+            while (i < ops.length) {
+              const size = chunkSizes[k++ % chunkSizes.length]!;
+              const chunk = ops.slice(i, i + size);
+              i += size;
+              await Promise.all(
+                chunk.map((op) =>
+                  op.deleted
+                    ? c.write([{ kind: 'deleted', userId: id, version: op.version, deletedAt: 1 }])
+                    : c.set(profile(id, op.version)),
+                ),
+              );
+            }
+            const final = await c.get(id);
+            const newest = ops.find((o) => o.version === max)!;
+            if (newest.deleted) expect(final).toEqual({ status: 'deleted', version: max });
+            else expect(final).toMatchObject({ status: 'hit', profile: { version: max } });
+          },
+        ),
+        { numRuns: 60 },
+      );
+    });
+  });
+
+  describe('invalidate()', () => {
+    it('turns the next read into a miss but keeps the version fence', async () => {
+      const c = cache();
+      const id = newId();
+      await c.set(profile(id, 5));
+      expect(await c.invalidate(id)).toBe('written');
+      expect(await c.get(id)).toEqual({ status: 'miss' });
+      expect(await c.set(profile(id, 4))).toBe('stale');
+      expect(await c.set(profile(id, 5))).toBe('written');
+    });
+
+    it('reports noop for an absent key', async () => {
+      expect(await cache().invalidate(newId())).toBe('noop');
+    });
+  });
+
+  describe('batchGet()', () => {
+    it('reads 100 profiles in one HTTP request, in request order', async () => {
+      const c = cache();
+      const ids = Array.from({ length: 100 }, () => newId());
+      await c.setMany(ids.slice(0, 80).map((id) => profile(id, 1)));
+      t.gateway.metrics.reset();
+      const found = await c.batchGet(ids);
+      expect(t.gateway.metrics.httpRequests).toBe(1);
+      expect([...found.keys()]).toEqual(ids);
+      expect([...found.values()].filter((l) => l.status === 'hit')).toHaveLength(80);
+      expect(found.get(ids[99]!)).toEqual({ status: 'miss' });
+    });
+
+    it('reads a duplicated id once', async () => {
+      const c = cache({ trackActivity: false });
+      const id = newId();
+      t.gateway.metrics.reset();
+      const found = await c.batchGet([id, id, id]);
+      expect(found.size).toBe(1);
+      expect(t.gateway.metrics.commands).toBe(1);
+    });
+
+    it('refuses more than 1000 ids before any I/O', async () => {
+      t.gateway.metrics.reset();
+      const ids = Array.from({ length: 1001 }, (_, i) => `id${i}`);
+      await expect(cache().batchGet(ids)).rejects.toMatchObject({ code: 'BATCH_TOO_LARGE' });
+      expect(t.gateway.metrics.httpRequests).toBe(0);
+    });
+  });
+
+  describe('getStats()', () => {
+    it('counts hits, misses, negatives, sets and stale writes across instances', async () => {
+      const prefix = `${t.keyPrefix}stats${newId()}:`;
+      const a = new UserCache({ redis: t.redis, keyPrefix: prefix });
+      const b = new UserCache({ redis: t.redis, keyPrefix: prefix });
+      const id = newId();
+      await a.set(profile(id, 2));
+      await a.set(profile(id, 1));
+      await a.get(id);
+      await b.get(id);
+      await b.get(newId());
+      const stats = await a.getStats();
+      // b's counts are still pending in b: a sees only what reached Redis.
+      expect(stats).toMatchObject({ sets: 1, staleRejected: 1, hits: 1, misses: 0 });
+      const both = await b.getStats();
+      expect(both).toMatchObject({ sets: 1, staleRejected: 1, hits: 2, misses: 1, lookups: 3 });
+      expect(both.hitRate).toBeCloseTo(2 / 3);
+    });
+
+    it('flushes counters on the reads it already sends: no extra request, under 0.1 commands per read', async () => {
+      const prefix = `${t.keyPrefix}flush${newId()}:`;
+      const c = new UserCache({ redis: t.redis, keyPrefix: prefix, trackActivity: false });
+      const ids = Array.from({ length: 10 }, () => newId());
+      await c.setMany(ids.map((id) => profile(id, 1)));
+      t.gateway.metrics.reset();
+      for (let i = 0; i < 500; i++) await c.get(ids[i % ids.length]!);
+      expect(t.gateway.metrics.httpRequests).toBe(500);
+      const extra = t.gateway.metrics.commands - 500;
+      expect(extra).toBeGreaterThan(0);
+      expect(extra / 500).toBeLessThan(0.1);
+      const flushed = await t.redis.hget(`${prefix}user:cache:stats`, 'hits');
+      expect(Number(flushed)).toBeGreaterThanOrEqual(400);
+    });
+  });
+
+  describe('when Redis fails', () => {
+    it('answers unknown for reads and unavailable for writes instead of throwing', async () => {
+      const c = cache();
+      const id = newId();
+      t.gateway.setFaults({ mode: 'http503' });
+      expect(await c.get(id)).toMatchObject({ status: 'unknown' });
+      expect(await c.set(profile(id, 1))).toBe('unavailable');
+    });
+
+    it('times out a stalled request and reports CACHE_TIMEOUT', async () => {
+      const redis = createRedisClient({
+        url: t.gateway.url,
+        token: t.gateway.token,
+        timeoutMs: 100,
+        retries: 1,
+      });
+      const c = new UserCache({ redis, keyPrefix: t.keyPrefix });
+      t.gateway.setFaults({ delayMs: 2_000 });
+      expect(await c.get(newId())).toEqual({ status: 'unknown', reason: 'CACHE_TIMEOUT' });
+    });
+
+    it('opens the circuit after repeated failures, then lets one trial through after the cool-down', async () => {
+      let now = 1_000_000;
+      const c = cache({ clock: () => now, circuitBreaker: { failureThreshold: 3, cooldownMs: 5_000 } });
+      t.gateway.setFaults({ mode: 'reset' });
+      for (let i = 0; i < 3; i++) await c.get(newId());
+      expect(c.circuitState).toBe('open');
+
+      t.gateway.setFaults({ mode: 'none' });
+      t.gateway.metrics.reset();
+      expect(await c.get(newId())).toEqual({ status: 'unknown', reason: 'CACHE_CIRCUIT_OPEN' });
+      expect(t.gateway.metrics.httpRequests).toBe(0);
+
+      now += 5_000;
+      expect(await c.get(newId())).toEqual({ status: 'miss' });
+      expect(c.circuitState).toBe('closed');
+    });
+  });
+});
