@@ -1,0 +1,51 @@
+/**
+ * Input checks of `ProfileRepository`, run before any statement is sent: a bad call costs no round trip
+ * and never reaches the database's CHECK constraints (which stay as the backstop).
+ */
+import { ValidationError } from '../errors.js';
+import { type ProfileFields, profileFieldsSchema, summarizeIssues } from '../profile.js';
+import { toPayload } from './rows.js';
+
+/** Largest page for the list methods: bounded so one call cannot pull a whole table into a Lambda. */
+export const MAX_PAGE = 1000;
+
+export function parseFields(fields: ProfileFields): ProfileFields {
+  const parsed = profileFieldsSchema.safeParse(fields);
+  if (!parsed.success) {
+    throw new ValidationError('INVALID_PROFILE', 'profile is invalid', {
+      issues: summarizeIssues(parsed.error),
+    });
+  }
+  return parsed.data;
+}
+
+/** Column values in the order the write statements expect ($2…$6). */
+export function columnsOf(fields: ProfileFields): unknown[] {
+  return [
+    fields.matricule,
+    fields.fullName,
+    fields.avatar,
+    fields.ministere,
+    JSON.stringify(toPayload(fields)),
+  ];
+}
+
+export function parseIfMatch(ifMatch: number | undefined): number | null {
+  if (ifMatch === undefined) return null;
+  if (!Number.isSafeInteger(ifMatch) || ifMatch < 1) {
+    throw new ValidationError('INVALID_VERSION', 'ifMatch must be a positive integer');
+  }
+  return ifMatch;
+}
+
+export function assertPageSize(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new ValidationError('INVALID_QUERY', `limit must be an integer from 1 to ${MAX_PAGE}`);
+  }
+}
+
+export function assertEpochMs(ms: number): void {
+  if (!Number.isSafeInteger(ms) || ms < 0) {
+    throw new ValidationError('INVALID_QUERY', 'timestamps must be non-negative epoch milliseconds');
+  }
+}
