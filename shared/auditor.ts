@@ -1,0 +1,219 @@
+/**
+ * Consistency auditor: compares cached entries with PostgreSQL and classifies every difference. This is
+ * the staleness measurement the system's promises are checked against (hourly in AWS, `npm run audit`
+ * locally, and at the end of every chaos run).
+ *
+ * Reads race with writes: an update can commit between the cache read and the database read. A difference
+ * younger than `graceMs` (an event still in flight) is counted as `inFlight`; every other suspect is read
+ * again after `recheckAfterMs`, and only a difference that persists is reported.
+ */
+import type { Redis } from '@upstash/redis';
+import type { Clock } from './ports.js';
+import { systemClock } from './ports.js';
+import type { ProfileRepository, StoredProfile } from './profileRepository.js';
+import type { CacheLookup, UserCache } from './userCache.js';
+
+export type InconsistencyKind =
+  /** The cache holds an older version than PostgreSQL. */
+  | 'stale'
+  /** The cache serves a profile PostgreSQL has deleted. */
+  | 'resurrected'
+  /** The cache holds a newer version than PostgreSQL (a rolled-back write, or a foreign writer). */
+  | 'ahead'
+  /** Same version, different fields (a writer bypassed the fence). */
+  | 'corrupt'
+  /** The cache says "no such user" (negative entry) or "deleted" while PostgreSQL has a live, newer row. */
+  | 'hidden';
+
+export interface AuditFinding {
+  userId: string;
+  kind: InconsistencyKind;
+  cachedVersion: number | null;
+  dbVersion: number | null;
+  /** How long the difference has existed (now minus the database change the cache missed), when known. */
+  ageMs: number | null;
+}
+
+export interface AuditReport {
+  checked: number;
+  consistent: number;
+  /** Not cached (or only a fence marker): not an inconsistency, the next read fills it. */
+  notCached: number;
+  /** The cache could not be read. */
+  unknown: number;
+  inFlight: number;
+  inconsistent: number;
+  byKind: Record<InconsistencyKind, number>;
+  maxAgeMs: number | null;
+  /** The first findings (at most 100), for the report. */
+  findings: AuditFinding[];
+  durationMs: number;
+}
+
+export interface ConsistencyAuditorOptions {
+  cache: Pick<UserCache, 'batchGet' | 'keys'>;
+  repository: Pick<ProfileRepository, 'getMany'>;
+  /** Needed only by `auditSample` (SCAN). */
+  redis?: Pick<Redis, 'scan'>;
+  /** Ids read per round trip. @default 500 */
+  batchSize?: number;
+  /** A difference whose database change is younger than this is an event still in flight. @default 5000 */
+  graceMs?: number;
+  /** Pause before suspects are read again. @default 1000 */
+  recheckAfterMs?: number;
+  /** @default Date.now */
+  clock?: Clock;
+  /** @default setTimeout-based sleep */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+type Verdict =
+  | { kind: 'consistent' | 'notCached' | 'unknown' | 'inFlight' }
+  | { kind: 'bad'; finding: AuditFinding };
+
+export class ConsistencyAuditor {
+  readonly #o: Required<Omit<ConsistencyAuditorOptions, 'redis'>> & Pick<ConsistencyAuditorOptions, 'redis'>;
+
+  constructor(options: ConsistencyAuditorOptions) {
+    this.#o = {
+      batchSize: 500,
+      graceMs: 5_000,
+      recheckAfterMs: 1_000,
+      clock: systemClock,
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      ...options,
+    };
+  }
+
+  /** Audits the given ids (e.g. every id in PostgreSQL, page by page). */
+  async auditIds(ids: Iterable<string> | AsyncIterable<string[]>): Promise<AuditReport> {
+    const started = this.#o.clock();
+    const report = emptyReport();
+    const suspects: string[] = [];
+    for await (const page of pages(ids, this.#o.batchSize)) {
+      for (const [id, verdict] of await this.#judge(page)) {
+        if (verdict.kind === 'bad') suspects.push(id);
+        else tally(report, verdict);
+      }
+    }
+    if (suspects.length > 0) {
+      await this.#o.sleep(this.#o.recheckAfterMs);
+      for await (const page of pages(suspects, this.#o.batchSize)) {
+        for (const [, verdict] of await this.#judge(page)) tally(report, verdict);
+      }
+    }
+    report.durationMs = this.#o.clock() - started;
+    return report;
+  }
+
+  /** Audits up to `n` cached profiles found by SCAN (Redis' own hash order: a cheap, spread sample). */
+  async auditSample(n: number): Promise<AuditReport> {
+    const redis = this.#o.redis;
+    if (!redis) throw new Error('auditSample needs the redis option');
+    const prefix = this.#o.cache.keys.profile('');
+    const ids = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, keys] = (await redis.scan(cursor, { match: `${prefix}*`, count: 500 })) as [
+        string,
+        string[],
+      ];
+      cursor = String(next);
+      for (const key of keys) if (ids.size < n) ids.add(key.slice(prefix.length));
+    } while (cursor !== '0' && ids.size < n);
+    return this.auditIds(ids);
+  }
+
+  async #judge(ids: string[]): Promise<Array<[string, Verdict]>> {
+    const cached = await this.#o.cache.batchGet(ids, { observe: false });
+    const rows = await this.#o.repository.getMany(ids);
+    const now = this.#o.clock();
+    return ids.map((id) => [id, judge(id, cached.get(id), rows.get(id), now, this.#o.graceMs)]);
+  }
+}
+
+function judge(
+  userId: string,
+  lookup: CacheLookup | undefined,
+  row: StoredProfile | undefined,
+  now: number,
+  graceMs: number,
+): Verdict {
+  if (!lookup || lookup.status === 'unknown') return { kind: 'unknown' };
+  if (lookup.status === 'miss') return { kind: 'notCached' };
+  const dbVersion = row?.version ?? null;
+  const changedAt = row ? (row.deletedAt ?? row.updatedAt) : null;
+  const bad = (kind: InconsistencyKind, cachedVersion: number | null): Verdict => {
+    const ageMs = changedAt === null ? null : Math.max(0, now - changedAt);
+    if (ageMs !== null && ageMs < graceMs && kind !== 'ahead' && kind !== 'corrupt')
+      return { kind: 'inFlight' };
+    return { kind: 'bad', finding: { userId, kind, cachedVersion, dbVersion, ageMs } };
+  };
+  switch (lookup.status) {
+    case 'negative':
+      return row && row.deletedAt === null ? bad('hidden', 0) : { kind: 'consistent' };
+    case 'deleted':
+      if (!row || row.deletedAt !== null) return { kind: 'consistent' };
+      return lookup.version < row.version ? bad('hidden', lookup.version) : bad('ahead', lookup.version);
+    case 'hit': {
+      const p = lookup.profile;
+      if (!row) return bad('ahead', p.version);
+      if (p.version > row.version) return bad('ahead', p.version);
+      if (row.deletedAt !== null) return bad('resurrected', p.version);
+      if (p.version < row.version) return bad('stale', p.version);
+      const same =
+        p.fullName === row.fullName &&
+        p.avatar === row.avatar &&
+        p.matricule === row.matricule &&
+        p.ministere === row.ministere;
+      return same ? { kind: 'consistent' } : bad('corrupt', p.version);
+    }
+  }
+}
+
+function emptyReport(): AuditReport {
+  return {
+    checked: 0,
+    consistent: 0,
+    notCached: 0,
+    unknown: 0,
+    inFlight: 0,
+    inconsistent: 0,
+    byKind: { stale: 0, resurrected: 0, ahead: 0, corrupt: 0, hidden: 0 },
+    maxAgeMs: null,
+    findings: [],
+    durationMs: 0,
+  };
+}
+
+function tally(report: AuditReport, verdict: Verdict): void {
+  report.checked += 1;
+  if (verdict.kind !== 'bad') {
+    report[verdict.kind] += 1;
+    return;
+  }
+  const { finding } = verdict;
+  report.inconsistent += 1;
+  report.byKind[finding.kind] += 1;
+  if (finding.ageMs !== null) report.maxAgeMs = Math.max(report.maxAgeMs ?? 0, finding.ageMs);
+  if (report.findings.length < 100) report.findings.push(finding);
+}
+
+async function* pages(
+  ids: Iterable<string> | AsyncIterable<string[]>,
+  size: number,
+): AsyncIterable<string[]> {
+  if (Symbol.asyncIterator in ids) {
+    for await (const page of ids) for (let i = 0; i < page.length; i += size) yield page.slice(i, i + size);
+    return;
+  }
+  let page: string[] = [];
+  for (const id of ids) {
+    page.push(id);
+    if (page.length === size) {
+      yield page;
+      page = [];
+    }
+  }
+  if (page.length > 0) yield page;
+}

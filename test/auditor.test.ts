@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConsistencyAuditor } from '../shared/auditor.js';
+import { ProfileRepository } from '../shared/profileRepository.js';
+import { UserCache } from '../shared/userCache.js';
+import { type TestDb, useTestDb } from './support/db.js';
+import { type TestRedis, useTestRedis } from './support/redis.js';
+
+let db: TestDb;
+let t: TestRedis;
+let repo: ProfileRepository;
+let n = 0;
+const newId = () => `aud${Date.now().toString(36)}${(n++).toString(36)}`;
+const fields = (name: string) => ({
+  fullName: name,
+  avatar: '',
+  matricule: '712345-B',
+  ministere: 'MINSANTE',
+});
+
+beforeAll(async () => {
+  [db, t] = await Promise.all([useTestDb(), useTestRedis()]);
+  repo = new ProfileRepository({ sql: db.sql });
+});
+afterAll(async () => {
+  await Promise.all([db.cleanup(), t.cleanup()]);
+});
+
+function auditor(cache: UserCache, clock = () => Date.now() + 60_000) {
+  // The clock runs a minute ahead so fresh test rows are past the in-flight grace period.
+  return new ConsistencyAuditor({ cache, repository: repo, redis: t.redis, clock, sleep: async () => {} });
+}
+
+describe('ConsistencyAuditor', () => {
+  describe('auditIds()', () => {
+    it('reports a cache that matches PostgreSQL as consistent', async () => {
+      const cache = new UserCache({ redis: t.redis, keyPrefix: `${t.keyPrefix}ok:` });
+      const id = newId();
+      const { profile } = await repo.create(id, fields('Abena Marie'));
+      await cache.set(profile);
+      const report = await auditor(cache).auditIds([id, newId()]);
+      expect(report).toMatchObject({ checked: 2, consistent: 1, notCached: 1, inconsistent: 0 });
+    });
+
+    it('classifies stale, resurrected, corrupt, ahead and hidden entries, with their age', async () => {
+      const cache = new UserCache({ redis: t.redis, keyPrefix: `${t.keyPrefix}bad:` });
+      const [stale, resurrected, corrupt, ahead, hidden] = [newId(), newId(), newId(), newId(), newId()];
+      for (const id of [stale, resurrected, corrupt, ahead, hidden])
+        await repo.create(id, fields('Fotso Paul'));
+
+      // stale: cached v1, then PostgreSQL moves to v2 without the cache hearing of it.
+      await cache.set((await repo.getById(stale))!);
+      await repo.update(stale, fields('Fotso Paul II'));
+      // resurrected: cached v1, deleted in PostgreSQL, the cache never told.
+      await cache.set((await repo.getById(resurrected))!);
+      await repo.softDelete(resurrected);
+      // corrupt: same version, other data (a writer bypassed the fence).
+      const c = (await repo.getById(corrupt))!;
+      await cache.set({ ...c, fullName: 'Someone Else' });
+      // ahead: the cache holds a version PostgreSQL never had.
+      await cache.set({ ...(await repo.getById(ahead))!, version: 9 });
+      // hidden: a negative entry for a user who exists.
+      await cache.write([{ kind: 'negative', userId: hidden }]);
+
+      const report = await auditor(cache).auditIds([stale, resurrected, corrupt, ahead, hidden]);
+      expect(report.inconsistent).toBe(5);
+      expect(report.byKind).toEqual({ stale: 1, resurrected: 1, corrupt: 1, ahead: 1, hidden: 1 });
+      const staleFinding = report.findings.find((f) => f.userId === stale)!;
+      expect(staleFinding).toMatchObject({ kind: 'stale', cachedVersion: 1, dbVersion: 2 });
+      expect(staleFinding.ageMs).toBeGreaterThanOrEqual(59_000);
+    });
+
+    it('counts a difference younger than the grace period as in flight, not inconsistent', async () => {
+      const cache = new UserCache({ redis: t.redis, keyPrefix: `${t.keyPrefix}fresh:` });
+      const id = newId();
+      await cache.set((await repo.create(id, fields('Kamga Luc'))).profile);
+      await repo.update(id, fields('Kamga Luc Junior'));
+      const report = await auditor(cache, () => Date.now()).auditIds([id]);
+      expect(report).toMatchObject({ inFlight: 1, inconsistent: 0 });
+    });
+
+    it('reports only suspects that persist after the recheck', async () => {
+      const cache = new UserCache({ redis: t.redis, keyPrefix: `${t.keyPrefix}heal:` });
+      const id = newId();
+      await cache.set((await repo.create(id, fields('Bello Aminatou'))).profile);
+      const { profile } = await repo.update(id, fields('Bello Aminatou N.'));
+      const healing = new ConsistencyAuditor({
+        cache,
+        repository: repo,
+        clock: () => Date.now() + 60_000,
+        // The event lands while the auditor waits to recheck.
+        sleep: async () => {
+          await cache.set(profile);
+        },
+      });
+      const report = await healing.auditIds([id]);
+      expect(report).toMatchObject({ checked: 1, consistent: 1, inconsistent: 0 });
+    });
+  });
+
+  describe('auditSample()', () => {
+    it('finds cached profiles by SCAN and audits them', async () => {
+      const cache = new UserCache({ redis: t.redis, keyPrefix: `${t.keyPrefix}sample:` });
+      const ids = [newId(), newId(), newId()];
+      for (const id of ids) await cache.set((await repo.create(id, fields('Nkoulou Rose'))).profile);
+      const report = await auditor(cache).auditSample(10);
+      expect(report).toMatchObject({ checked: 3, consistent: 3, inconsistent: 0 });
+    });
+  });
+});
