@@ -1,0 +1,688 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from '@upstash/redis';
+import { createClient } from 'redis';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { keepsNumberLiterals } from '../local/gateway/protocol.js';
+import { startRedisServer } from '../local/redisServer.js';
+import { startUpstashGateway, type UpstashGateway } from '../local/upstashGateway.js';
+import { ConfigError } from '../shared/errors.js';
+import { createRedisClient } from '../shared/redisClient.js';
+import { type TestRedis, useTestRedis } from './support/redis.js';
+
+let t: TestRedis;
+/** `@upstash/redis` with its defaults: base64 responses and automatic JSON deserialization. */
+let defaultClient: Redis;
+
+beforeAll(async () => {
+  t = await useTestRedis();
+  defaultClient = new Redis({ url: t.gateway.url, token: t.gateway.token, enableTelemetry: false });
+});
+
+afterAll(async () => {
+  await t.cleanup();
+});
+
+afterEach(() => {
+  t.gateway.setFaults({});
+});
+
+interface RawResponse {
+  status: number;
+  headers: Headers;
+  body: unknown;
+  text: string;
+}
+
+/** POSTs straight to the gateway: what goes over the wire, without the client's decoding. */
+async function post(
+  path: string,
+  body: unknown,
+  opts: { headers?: Record<string, string>; gateway?: UpstashGateway; raw?: boolean } = {},
+): Promise<RawResponse> {
+  const gateway = opts.gateway ?? t.gateway;
+  const res = await fetch(gateway.url + path, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${gateway.token}`, ...opts.headers },
+    body: opts.raw ? (body as string) : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
+const BASE64 = { 'upstash-encoding': 'base64' };
+
+describe('startUpstashGateway', () => {
+  it('refuses to bind a non-loopback host unless allowRemote is set', async () => {
+    await expect(startUpstashGateway({ redisUrl: t.redisUrl, token: 'x', host: '0.0.0.0' })).rejects.toThrow(
+      ConfigError,
+    );
+  });
+
+  it('refuses an empty token', async () => {
+    await expect(startUpstashGateway({ redisUrl: t.redisUrl, token: '' })).rejects.toThrow(ConfigError);
+  });
+
+  it('fails instead of hanging when Redis cannot be reached', async () => {
+    const redis = await startRedisServer();
+    await redis.stop();
+
+    await expect(startUpstashGateway({ redisUrl: redis.url, token: 'x' })).rejects.toThrow(/unavailable/);
+  });
+});
+
+describe('UpstashGateway', () => {
+  describe('authentication', () => {
+    it('answers 401 {"error":"Unauthorized"} without an Authorization header', async () => {
+      const res = await fetch(t.gateway.url, { method: 'POST', body: '["PING"]' });
+
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({ error: 'Unauthorized' });
+    });
+
+    it.each([
+      ['of the same length', () => 'x'.repeat(t.gateway.token.length)],
+      ['of another length', () => `${t.gateway.token}x`],
+    ])('answers 401 to a wrong token %s', async (_label, token) => {
+      const res = await post('/', ['PING'], { headers: { authorization: `Bearer ${token()}` } });
+
+      expect(res.status).toBe(401);
+    });
+
+    it('makes the client throw Unauthorized with a wrong token', async () => {
+      const wrong = createRedisClient({ url: t.gateway.url, token: 'wrong', timeoutMs: 2_000 });
+
+      await expect(wrong.get(t.key('auth'))).rejects.toThrow(/Unauthorized/);
+    });
+
+    it('accepts the token as the _token query parameter, as Upstash does', async () => {
+      const res = await fetch(`${t.gateway.url}/?_token=${t.gateway.token}`, {
+        method: 'POST',
+        body: '["PING"]',
+      });
+
+      expect(await res.json()).toEqual({ result: 'PONG' });
+    });
+  });
+
+  describe('single commands (POST /)', () => {
+    it('round-trips strings, keeping "007" a string', async () => {
+      await t.redis.set(t.key('s'), '007');
+
+      expect(await t.redis.get(t.key('s'))).toBe('007');
+      expect(await defaultClient.get(t.key('s'))).toBe('007');
+    });
+
+    it('returns HGETALL as the raw flat array with deserialization off', async () => {
+      await t.redis.hset(t.key('h'), { code: '007', count: '42' });
+
+      const raw = await t.redis.hgetall(t.key('h'));
+
+      expect(raw).toEqual(['code', '007', 'count', '42']);
+      expect(await t.redis.hgetall(t.key('missing'))).toEqual([]);
+    });
+
+    it('feeds the default client the shapes it deserializes (hash object, JSON numbers)', async () => {
+      await defaultClient.hset(t.key('h2'), { code: '007', count: '42' });
+
+      expect(await defaultClient.hgetall(t.key('h2'))).toEqual({ code: '007', count: 42 });
+    });
+
+    it('answers integers as JSON numbers and nil as null', async () => {
+      expect((await post('/', ['INCRBY', t.key('n'), 5])).text).toBe('{"result":5}');
+      expect((await post('/', ['GET', t.key('absent')])).text).toBe('{"result":null}');
+    });
+
+    it('turns number and boolean arguments into their text', async () => {
+      await post('/', ['SET', t.key('num'), 10]);
+      await post('/', ['SET', t.key('bool'), true]);
+      await post('/', `["SET", "${t.key('dec')}", 1.50]`, { raw: true });
+
+      expect(await t.redis.get(t.key('num'))).toBe('10');
+      expect(await t.redis.get(t.key('bool'))).toBe('true');
+      // Node 21+ hands JSON.parse revivers the literal text; on Node 20 only String(1.5) is possible.
+      expect(await t.redis.get(t.key('dec'))).toBe(keepsNumberLiterals ? '1.50' : '1.5');
+    });
+
+    it("answers 400 with Redis' error text verbatim", async () => {
+      await t.redis.set(t.key('word'), 'abc');
+
+      const res = await post('/', ['INCR', t.key('word')]);
+
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: 'ERR value is not an integer or out of range' });
+      await expect(t.redis.incr(t.key('word'))).rejects.toThrow(/ERR value is not an integer/);
+    });
+
+    it('sends an increasing upstash-sync-token header on success', async () => {
+      const first = await post('/', ['PING']);
+      const second = await post('/', ['PING']);
+
+      expect(Number(second.headers.get('upstash-sync-token'))).toBeGreaterThan(
+        Number(first.headers.get('upstash-sync-token')),
+      );
+    });
+  });
+
+  describe('expiry', () => {
+    it('sets and reports TTLs with EXPIRE, TTL, PEXPIRE and PTTL', async () => {
+      await t.redis.set(t.key('e'), 'v');
+      await t.redis.set(t.key('p'), 'v');
+      await t.redis.set(t.key('forever'), 'v');
+
+      expect(await t.redis.expire(t.key('e'), 100)).toBe(1);
+      expect(await t.redis.pexpire(t.key('p'), 50_000)).toBe(1);
+
+      const ttl = await t.redis.ttl(t.key('e'));
+      expect(ttl).toBeGreaterThan(90);
+      expect(ttl).toBeLessThanOrEqual(100);
+      const pttl = await t.redis.pttl(t.key('p'));
+      expect(pttl).toBeGreaterThan(40_000);
+      expect(pttl).toBeLessThanOrEqual(50_000);
+      expect(await t.redis.ttl(t.key('forever'))).toBe(-1);
+      expect(await t.redis.ttl(t.key('nothing'))).toBe(-2);
+    });
+
+    it('applies SET … EX and a past PEXPIREAT deletes the key', async () => {
+      await t.redis.set(t.key('ex'), 'v', { ex: 60 });
+      await t.redis.set(t.key('gone'), 'v');
+
+      await t.redis.pexpireat(t.key('gone'), Date.now() - 1_000);
+
+      expect(await t.redis.ttl(t.key('ex'))).toBeGreaterThan(50);
+      expect(await t.redis.get(t.key('gone'))).toBeNull();
+    });
+  });
+
+  describe('base64 responses (Upstash-Encoding: base64)', () => {
+    it('encodes every string at any depth but keeps numbers, null and a top-level OK', async () => {
+      const set = await post('/', ['SET', t.key('b'), 'bar'], { headers: BASE64 });
+      await post('/', ['HSET', t.key('bh'), 'f', 'v']);
+
+      expect(set.body).toEqual({ result: 'OK' });
+      expect((await post('/', ['GET', t.key('b')], { headers: BASE64 })).body).toEqual({
+        result: b64('bar'),
+      });
+      expect((await post('/', ['HGETALL', t.key('bh')], { headers: BASE64 })).body).toEqual({
+        result: [b64('f'), b64('v')],
+      });
+      expect((await post('/', ['STRLEN', t.key('b')], { headers: BASE64 })).body).toEqual({ result: 3 });
+      expect((await post('/', ['GET', t.key('none')], { headers: BASE64 })).body).toEqual({ result: null });
+      expect((await post('/', ['PING'], { headers: BASE64 })).body).toEqual({ result: b64('PONG') });
+    });
+
+    it('never encodes error texts', async () => {
+      const res = await post('/', ['NOSUCHCOMMAND'], { headers: BASE64 });
+
+      expect(res.status).toBe(400);
+      expect((res.body as { error: string }).error).toMatch(/^ERR unknown command/);
+    });
+
+    it('returns the exact bytes of a value that is not UTF-8', async () => {
+      const bytes = Buffer.from([0xff, 0xfe, 0x00, 0x41, 0xc3]);
+      const direct = createClient({ url: t.redisUrl });
+      await direct.connect();
+      await direct.set(t.key('bin'), bytes);
+      direct.destroy();
+
+      const encoded = await post('/', ['GET', t.key('bin')], { headers: BASE64 });
+      const plain = await post('/', ['GET', t.key('bin')]);
+
+      expect(Buffer.from((encoded.body as { result: string }).result, 'base64')).toEqual(bytes);
+      // Without base64, invalid UTF-8 becomes U+FFFD, as on Upstash.
+      expect((plain.body as { result: string }).result).toBe('\uFFFD\uFFFD\u0000A\uFFFD');
+    });
+  });
+
+  describe('unicode and awkward strings', () => {
+    const samples = [
+      'Yaoundé, Garoua, Ngaoundéré',
+      '👩🏾‍💻 chef de service 🇨🇲',
+      '中文 العربية',
+      'quote " backslash \\ newline \n tab \t nul \u0000',
+      '',
+      '{"looks":"like json"}',
+      'true',
+      '42',
+    ];
+
+    it.each(samples)('round-trips %j through the raw and the default client', async (value) => {
+      const key = t.key('u', createHash('sha1').update(value).digest('hex'));
+
+      await t.redis.set(key, value);
+
+      expect(await t.redis.get(key)).toBe(value);
+      const viaDefault = await defaultClient.get(key);
+      // The default client JSON-parses what it can: that is its documented behaviour, not the gateway's.
+      expect(viaDefault).toEqual(/^(true|42|\{.*\})$/.test(value) ? JSON.parse(value) : value);
+    });
+
+    it('accepts unicode in key names and hash fields', async () => {
+      await t.redis.hset(t.key('clé👍'), { prénom: 'Émilie' });
+
+      expect(await t.redis.hgetall(t.key('clé👍'))).toEqual(['prénom', 'Émilie']);
+    });
+  });
+
+  describe('pipelines (POST /pipeline)', () => {
+    it('runs 1000 commands in one HTTP request and answers them in order', async () => {
+      t.gateway.metrics.reset();
+      const p = t.redis.pipeline();
+      for (let i = 0; i < 1000; i++) p.incr(t.key('counter'));
+
+      const results = await p.exec();
+
+      expect(results).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+      expect(t.gateway.metrics.httpRequests).toBe(1);
+      expect(t.gateway.metrics.commands).toBe(1000);
+    });
+
+    it('reports errors per entry and still runs the other commands', async () => {
+      const res = await post('/pipeline', [
+        ['SET', t.key('pw'), 'text'],
+        ['INCR', t.key('pw')],
+        ['BLPOP', t.key('list'), 1],
+        ['GET', t.key('pw')],
+      ]);
+
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual([
+        { result: 'OK' },
+        { error: 'ERR value is not an integer or out of range' },
+        { error: expect.stringMatching(/BLPOP.*not supported by Upstash REST/) },
+        { result: 'text' },
+      ]);
+    });
+
+    it('gives the client the error entries with keepErrors', async () => {
+      const p = t.redis.pipeline();
+      p.set(t.key('ke'), 'x');
+      p.incr(t.key('ke'));
+
+      const results = await p.exec({ keepErrors: true });
+
+      expect(results[0]).toEqual({ result: 'OK', error: undefined });
+      expect(results[1]?.error).toMatch(/ERR value is not an integer/);
+    });
+
+    it('base64-encodes each result when asked', async () => {
+      await t.redis.set(t.key('pb'), 'é');
+
+      const res = await post(
+        '/pipeline',
+        [
+          ['GET', t.key('pb')],
+          ['SET', t.key('pb'), 'x'],
+          ['EXISTS', t.key('pb')],
+        ],
+        {
+          headers: BASE64,
+        },
+      );
+
+      expect(res.body).toEqual([{ result: b64('é') }, { result: 'OK' }, { result: 1 }]);
+    });
+  });
+
+  describe('transactions (POST /multi-exec)', () => {
+    it('runs the commands atomically: concurrent readers see none or all of them', async () => {
+      const key = t.key('atomic');
+      const tx = t.redis.multi();
+      for (let i = 0; i < 3000; i++) tx.incr(key);
+      // The reader has its own connection: reads queued behind the gateway's would prove nothing.
+      const reader = createClient({ url: t.redisUrl });
+      await reader.connect();
+      const seen = new Set<string | null>();
+      let done = false;
+
+      const running = tx.exec().finally(() => {
+        done = true;
+      });
+      while (!done) seen.add(await reader.get(key));
+      await running;
+      reader.destroy();
+
+      expect(seen.size).toBeGreaterThan(0);
+      for (const value of seen) expect([null, '3000']).toContain(value);
+    });
+
+    it('runs on its own connection: concurrent single commands never see MULTI state', async () => {
+      await t.redis.set(t.key('iso'), 'plain');
+      const tx = t.redis.multi();
+      for (let i = 0; i < 2000; i++) tx.get(t.key('iso'));
+
+      const [, ...reads] = await Promise.all([
+        tx.exec(),
+        ...Array.from({ length: 20 }, () => t.redis.get(t.key('iso'))),
+      ]);
+
+      expect(reads).toEqual(Array(20).fill('plain'));
+    });
+
+    it('answers runtime errors per entry and runs the rest, like Redis', async () => {
+      const res = await post('/multi-exec', [
+        ['SET', t.key('tx'), 'v'],
+        ['HSET', t.key('tx'), 'f', 'v'],
+        ['GET', t.key('tx')],
+      ]);
+
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual([
+        { result: 'OK' },
+        { error: expect.stringMatching(/^WRONGTYPE/) },
+        { result: 'v' },
+      ]);
+    });
+
+    it('discards the whole transaction when Redis refuses a command while queueing', async () => {
+      const res = await post('/multi-exec', [
+        ['SET', t.key('discarded'), 'v'],
+        ['NOSUCHCOMMAND', 'x'],
+      ]);
+
+      expect(res.status).toBe(400);
+      expect((res.body as { error: string }).error).toMatch(/unknown command/);
+      expect(await t.redis.get(t.key('discarded'))).toBeNull();
+    });
+
+    it('refuses a transaction containing a blocking command without running any of it', async () => {
+      const res = await post('/multi-exec', [
+        ['SET', t.key('refused'), 'v'],
+        ['BRPOP', t.key('list'), 0],
+      ]);
+
+      expect(res.status).toBe(400);
+      expect(await t.redis.get(t.key('refused'))).toBeNull();
+    });
+  });
+
+  describe('scripts (EVAL / EVALSHA)', () => {
+    it('runs EVAL with keys and arguments', async () => {
+      const result = await t.redis.eval(
+        'return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}',
+        [t.key('k')],
+        ['a', '41'],
+      );
+
+      expect(result).toEqual([t.key('k'), 'a', 42]);
+    });
+
+    it('passes NOSCRIPT through verbatim so createScript() falls back to EVAL, then uses EVALSHA', async () => {
+      // A nonce makes the script unknown to this Redis without SCRIPT FLUSH (which would hit other runs).
+      const script = t.redis.createScript<string>(`-- ${randomBytes(8).toString('hex')}\nreturn ARGV[1]`);
+      const unknownSha = await post('/', ['EVALSHA', 'f'.repeat(40), 0]);
+      t.gateway.metrics.reset();
+
+      const first = await script.exec([], ['hello']);
+      const requestsForFirst = t.gateway.metrics.httpRequests;
+      const second = await script.exec([], ['again']);
+
+      expect(unknownSha.status).toBe(400);
+      expect((unknownSha.body as { error: string }).error).toMatch(/^NOSCRIPT /);
+      expect([first, second]).toEqual(['hello', 'again']);
+      expect(requestsForFirst).toBe(2);
+      expect(t.gateway.metrics.httpRequests).toBe(3);
+    });
+  });
+
+  describe('streams', () => {
+    it('supports the consumer-group cycle: XADD, XGROUP, XREADGROUP, XPENDING, XAUTOCLAIM, XACK, XTRIM', async () => {
+      const stream = t.key('events');
+      await t.redis.xgroup(stream, { type: 'CREATE', group: 'g', id: '$', options: { MKSTREAM: true } });
+      const id1 = await t.redis.xadd(stream, '*', { userId: 'u1', version: '007' });
+      const id2 = await t.redis.xadd(stream, '*', { userId: 'u2', version: '8' });
+
+      const read = await t.redis.xreadgroup('g', 'c1', stream, '>', { count: 10 });
+      expect(read).toEqual([
+        [
+          stream,
+          [
+            [id1, ['userId', 'u1', 'version', '007']],
+            [id2, ['userId', 'u2', 'version', '8']],
+          ],
+        ],
+      ]);
+
+      const summary = await t.redis.exec<unknown[]>(['XPENDING', stream, 'g']);
+      expect(summary).toEqual([2, id1, id2, [['c1', '2']]]);
+
+      const claimed = await t.redis.xautoclaim(stream, 'g', 'c2', 0, '0-0', { count: 1 });
+      // Redis 7 shape: [next cursor, claimed entries, ids deleted meanwhile].
+      expect(claimed).toEqual([id2, [[id1, ['userId', 'u1', 'version', '007']]], []]);
+
+      expect(await t.redis.xack(stream, 'g', [id1, id2])).toBe(2);
+      expect(await t.redis.xpending(stream, 'g', '-', '+', 10)).toEqual([]);
+      expect(await t.redis.xtrim(stream, { strategy: 'MAXLEN', exactness: '=', threshold: 1 })).toBe(1);
+      expect(await t.redis.xlen(stream)).toBe(1);
+    });
+
+    it('returns a null XREADGROUP when nothing is new', async () => {
+      const stream = t.key('quiet');
+      await t.redis.xgroup(stream, { type: 'CREATE', group: 'g', id: '$', options: { MKSTREAM: true } });
+
+      expect(await t.redis.xreadgroup('g', 'c', stream, '>')).toBeNull();
+    });
+
+    it('rejects XREADGROUP and XREAD with BLOCK: clients must poll', async () => {
+      const group = await post('/', [
+        'XREADGROUP',
+        'GROUP',
+        'g',
+        'c',
+        'BLOCK',
+        1000,
+        'STREAMS',
+        t.key('s'),
+        '>',
+      ]);
+      const plain = await post('/', ['XREAD', 'block', 10, 'STREAMS', t.key('s'), '$']);
+
+      expect(group.status).toBe(400);
+      expect((group.body as { error: string }).error).toMatch(/XREADGROUP with BLOCK .* poll/);
+      expect(plain.status).toBe(400);
+    });
+
+    it('does not mistake a stream named "block" for the BLOCK option', async () => {
+      const res = await post('/', ['XREAD', 'COUNT', 1, 'STREAMS', t.key('block'), '0-0']);
+
+      expect(res).toMatchObject({ status: 200, body: { result: null } });
+    });
+  });
+
+  describe('blocking and connection-state commands', () => {
+    const refused = [
+      ['BLPOP', 'k', 0],
+      ['BRPOP', 'k', 0],
+      ['BLMOVE', 'a', 'b', 'LEFT', 'LEFT', 0],
+      ['BRPOPLPUSH', 'a', 'b', 0],
+      ['BZPOPMIN', 'k', 0],
+      ['BZPOPMAX', 'k', 0],
+      ['BLMPOP', 0, 1, 'k', 'LEFT'],
+      ['BZMPOP', 0, 1, 'k', 'MIN'],
+      ['WAIT', 0, 0],
+      ['WAITAOF', 0, 0, 0],
+      ['SUBSCRIBE', 'c'],
+      ['PSUBSCRIBE', 'c*'],
+      ['SSUBSCRIBE', 'c'],
+      ['MONITOR'],
+      ['SYNC'],
+      ['PSYNC', '?', -1],
+      ['select', 1],
+      ['MULTI'],
+      ['EXEC'],
+      ['WATCH', 'k'],
+      ['CLIENT', 'ID'],
+      ['HELLO', 3],
+    ];
+
+    it.each(refused)('answers 400 to %s and the shared connection keeps working', async (...cmd) => {
+      const res = await post('/', cmd);
+
+      expect(res.status).toBe(400);
+      expect((res.body as { error: string }).error).toMatch(/not supported by Upstash REST: poll/);
+      expect((await post('/', ['PING'])).body).toEqual({ result: 'PONG' });
+    });
+  });
+
+  describe('request validation', () => {
+    it.each([
+      ['malformed JSON', '/', '["SET", "k"', 400],
+      ['an empty command', '/', '[]', 400],
+      ['an object argument', '/', '["SET", "k", {"a": 1}]', 400],
+      ['a null argument', '/', '["SET", "k", null]', 400],
+      ['a pipeline that is not an array of arrays', '/pipeline', '["GET", "k"]', 400],
+      ['an empty pipeline', '/pipeline', '[]', 400],
+      ['an unknown route', '/nope', '["PING"]', 404],
+    ])('answers %s with %s', async (_label, path, body, status) => {
+      const res = await post(path, body, { raw: true });
+
+      expect(res.status).toBe(status);
+      expect(res.body).toEqual({ error: expect.any(String) });
+    });
+
+    it('answers 405 to GET', async () => {
+      const res = await fetch(t.gateway.url, { headers: { authorization: `Bearer ${t.gateway.token}` } });
+
+      expect(res.status).toBe(405);
+    });
+
+    it('answers 413 to a body over maxBodyBytes', async () => {
+      const small = await startUpstashGateway({ redisUrl: t.redisUrl, token: 'tok', maxBodyBytes: 1_024 });
+      try {
+        const res = await post('/', ['SET', t.key('big'), 'x'.repeat(4_096)], { gateway: small });
+        const fits = await post('/', ['SET', t.key('small'), 'x'.repeat(100)], { gateway: small });
+
+        expect(res.status).toBe(413);
+        expect(fits.status).toBe(200);
+        expect(await t.redis.get(t.key('big'))).toBeNull();
+      } finally {
+        await small.close();
+      }
+    });
+  });
+
+  describe('setFaults()', () => {
+    it('mode "reset" destroys the socket: the client fails with a network error', async () => {
+      t.gateway.setFaults({ mode: 'reset' });
+
+      await expect(t.redis.get(t.key('f'))).rejects.toThrow();
+      await expect(fetch(t.gateway.url, { method: 'POST', body: '["PING"]' })).rejects.toThrow(
+        /fetch failed/,
+      );
+    });
+
+    it('mode "http503" answers 503 and the client throws', async () => {
+      t.gateway.setFaults({ mode: 'http503' });
+
+      const res = await post('/', ['PING']);
+
+      expect(res.status).toBe(503);
+      await expect(t.redis.get(t.key('f'))).rejects.toThrow(/Service Unavailable/);
+    });
+
+    it('delayMs holds every request, so a short client timeout fires', async () => {
+      const impatient = createRedisClient({
+        url: t.gateway.url,
+        token: t.gateway.token,
+        timeoutMs: 50,
+        retries: 0,
+      });
+      t.gateway.setFaults({ delayMs: 1_000 });
+
+      await expect(impatient.get(t.key('slow'))).rejects.toThrow(/abort|timeout/i);
+    });
+
+    it('drops a delayed request whose client gave up instead of running it late', async () => {
+      const impatient = createRedisClient({
+        url: t.gateway.url,
+        token: t.gateway.token,
+        timeoutMs: 50,
+        retries: 0,
+      });
+      t.gateway.setFaults({ delayMs: 300 });
+      await expect(impatient.set(t.key('late'), 'v')).rejects.toThrow();
+      t.gateway.setFaults({});
+
+      await sleep(600);
+
+      expect(await t.redis.get(t.key('late'))).toBeNull();
+    });
+
+    it('setFaults({}) clears every fault', async () => {
+      t.gateway.setFaults({ mode: 'http503', delayMs: 10 });
+
+      t.gateway.setFaults({});
+
+      expect(await t.redis.set(t.key('ok'), 'v')).toBe('OK');
+    });
+  });
+
+  describe('metrics', () => {
+    it('counts HTTP requests and the Redis commands they ran, and reset() zeroes both', async () => {
+      t.gateway.metrics.reset();
+
+      await t.redis.set(t.key('m'), '1');
+      await post('/pipeline', [
+        ['GET', t.key('m')],
+        ['BLPOP', 'k', 0],
+        ['GET', t.key('m')],
+      ]);
+      await post('/multi-exec', [
+        ['INCR', t.key('m')],
+        ['INCR', t.key('m')],
+      ]);
+      await fetch(t.gateway.url, { method: 'POST', body: '["PING"]' });
+
+      expect(t.gateway.metrics).toMatchObject({ httpRequests: 4, commands: 5 });
+      t.gateway.metrics.reset();
+      expect(t.gateway.metrics).toMatchObject({ httpRequests: 0, commands: 0 });
+    });
+  });
+
+  describe('when Redis restarts', () => {
+    it('answers 503 while Redis is down and recovers on its own once it is back', async () => {
+      const redis = await startRedisServer();
+      const own = await useTestRedis({ redisUrl: redis.url });
+      try {
+        await own.redis.set(own.key('before'), 'v');
+
+        await redis.stop();
+        const down = await post('/', ['GET', own.key('before')], { gateway: own.gateway });
+        await redis.restart();
+        let after: RawResponse | undefined;
+        for (let i = 0; i < 100 && after?.status !== 200; i++) {
+          after = await post('/', ['SET', own.key('after'), 'v'], { gateway: own.gateway });
+          if (after.status !== 200) await sleep(50);
+        }
+
+        expect(down.status).toBe(503);
+        expect((down.body as { error: string }).error).toMatch(/Redis is unavailable/);
+        expect(after?.body).toEqual({ result: 'OK' });
+        expect(
+          (await post('/multi-exec', [['GET', own.key('after')]], { gateway: own.gateway })).body,
+        ).toEqual([{ result: 'v' }]);
+      } finally {
+        await own.cleanup();
+        await redis.stop();
+      }
+    });
+  });
+
+  describe('close()', () => {
+    it('stops listening', async () => {
+      const gateway = await startUpstashGateway({ redisUrl: inject('redisUrl'), token: 'tok' });
+      expect((await post('/', ['PING'], { gateway })).status).toBe(200);
+
+      await gateway.close();
+
+      await expect(post('/', ['PING'], { gateway })).rejects.toThrow(/fetch failed/);
+    });
+  });
+});
