@@ -208,7 +208,7 @@ export class UserCache {
       // NOSCRIPT: the server lost its script cache (restart, failover). EVAL runs and re-caches it.
       if (reply?.error?.includes('NOSCRIPT'))
         [reply] = await this.#exec((p) => p.eval(FENCED_WRITE.source, keys, args));
-      if (reply?.error) throw new UserCacheError('CACHE_PROTOCOL', reply.error);
+      if (reply?.error) throw new UserCacheError('CACHE_PROTOCOL', describe(new Error(reply.error)));
     } catch (error) {
       this.#logger.warn('cache write failed', { entries: entries.length, error: describe(error) });
       return entries.map(() => 'unavailable');
@@ -305,9 +305,8 @@ export class UserCache {
       this.#breaker.onFailure();
       this.#stats.add('errors');
       const timeout = error instanceof Error && /abort|timeout/i.test(`${error.name} ${error.message}`);
-      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', describe(error), {
-        cause: error,
-      });
+      // No `cause`: the client's error text embeds the command, profile fields included.
+      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', describe(error));
     }
   }
 
@@ -365,6 +364,12 @@ function positiveInt(name: string, value: number): number {
   return value;
 }
 
+/**
+ * Error text safe for logs. @upstash/redis appends ", command was: [...]" to its messages, and the command
+ * holds profile fields (PII): cut it off.
+ */
 function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const cut = text.indexOf(', command was');
+  return (cut === -1 ? text : text.slice(0, cut)).slice(0, 300);
 }

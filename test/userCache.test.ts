@@ -74,7 +74,7 @@ describe('UserCache', () => {
       expect((await c.get(id)).status).toBe('hit');
     });
 
-    it('reports an undecodable entry as unknown, never as a profile', async () => {
+    it('reports an undecodable entry as a corrupt miss (never as a profile) so it gets refilled', async () => {
       const id = newId();
       await t.redis.hset(`${t.keyPrefix}user:profile:${id}`, {
         fullName: 'X',
@@ -84,7 +84,10 @@ describe('UserCache', () => {
         updatedAt: 'yesterday',
         version: '2',
       });
-      expect((await cache().get(id)).status).toBe('unknown');
+      const c = cache();
+      expect(await c.get(id)).toEqual({ status: 'miss', corrupt: true });
+      expect(await c.set(profile(id, 2))).toBe('written');
+      expect((await c.get(id)).status).toBe('hit');
     });
 
     it('sets the TTL with every write, within [ttl × (1 − jitter), ttl]', async () => {
@@ -323,6 +326,24 @@ describe('UserCache', () => {
       t.gateway.setFaults({ mode: 'http503' });
       expect(await c.get(id)).toMatchObject({ status: 'unknown' });
       expect(await c.set(profile(id, 1))).toBe('unavailable');
+    });
+
+    it('never logs profile fields when a write fails (the client echoes the command in its errors)', async () => {
+      const lines: string[] = [];
+      const log = (message: string, extra?: Record<string, unknown>) => {
+        lines.push(`${message} ${JSON.stringify(extra)}`);
+      };
+      const c = cache({ logger: { debug: log, info: log, warn: log, error: log } });
+      const id = newId();
+      // A key of the wrong type makes the script fail inside Redis: the error reply names the command.
+      await t.redis.set(`${t.keyPrefix}user:profile:${id}`, 'not a hash');
+      expect(await c.set(profile(id, 1, { fullName: 'Secret Ndzana' }))).toBe('unavailable');
+      t.gateway.setFaults({ mode: 'http503' });
+      expect(await c.set(profile(newId(), 1, { fullName: 'Secret Ndzana' }))).toBe('unavailable');
+      expect(lines.length).toBeGreaterThan(0);
+      const logged = lines.join('\n');
+      expect(logged).not.toContain('Secret Ndzana');
+      expect(logged).not.toContain('avatars.ngomna.cm');
     });
 
     it('times out a stalled request and reports CACHE_TIMEOUT', async () => {

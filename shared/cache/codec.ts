@@ -14,8 +14,11 @@ import type { UserProfile } from '../profile.js';
 /** What a cache lookup found. Expected outcomes are data, not exceptions. */
 export type CacheLookup =
   | { status: 'hit'; profile: UserProfile }
-  /** Nothing usable cached (absent, invalidated, or a legacy entry without a version): ask PostgreSQL. */
-  | { status: 'miss' }
+  /**
+   * Nothing usable cached (absent, invalidated, a legacy entry without a version, or an undecodable one,
+   * then `corrupt: true`): ask PostgreSQL and refill. The fenced refill repairs a corrupt entry.
+   */
+  | { status: 'miss'; corrupt?: true }
   /** Cached knowledge that the id does not exist in PostgreSQL. */
   | { status: 'negative' }
   /** A versioned tombstone: the profile was deleted. Reported as absent to API callers. */
@@ -32,7 +35,7 @@ export function decodeEntry(userId: string, reply: unknown): CacheLookup {
     const field = reply[i];
     const value = reply[i + 1];
     if (typeof field !== 'string' || typeof value !== 'string') {
-      return { status: 'unknown', reason: 'HGETALL reply holds a non-string' };
+      return { status: 'miss', corrupt: true };
     }
     fields.set(field, value);
   }
@@ -49,7 +52,7 @@ export function decodeEntry(userId: string, reply: unknown): CacheLookup {
   if (fullName === undefined || avatar === undefined || matricule === undefined || ministere === undefined) {
     return { status: 'miss' };
   }
-  if (updatedAt === undefined) return { status: 'unknown', reason: 'updatedAt is not an integer' };
+  if (updatedAt === undefined) return { status: 'miss', corrupt: true };
   return { status: 'hit', profile: { userId, fullName, avatar, matricule, ministere, updatedAt, version } };
 }
 

@@ -14,7 +14,8 @@ export interface LuaScript {
   sha1: string;
 }
 
-function script(source: string): LuaScript {
+/** Wraps Lua source with its SHA1 (for EVALSHA). */
+export function script(source: string): LuaScript {
   return { source, sha1: createHash('sha1').update(source).digest('hex') };
 }
 
