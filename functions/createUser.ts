@@ -1,0 +1,28 @@
+/**
+ * POST /users (scope: write). Body: the four profile fields plus an optional `id` (a random UUID when
+ * absent). 201 with `Location: /users/{id}`; 409 when the id exists (deleted ids are never reused).
+ */
+import * as z from 'zod/mini';
+import { profileFieldsSchema, userIdSchema } from '../shared/profile.js';
+import { getDependencies } from './dependencies.js';
+import { lazy } from './http/lazy.js';
+import { profileJson } from './http/profileJson.js';
+import { jsonBody } from './http/request.js';
+import { etag, json } from './http/response.js';
+import { type ApiDeps, type ApiHandler, route } from './http/route.js';
+
+const createBodySchema = z.strictObject({ ...profileFieldsSchema.shape, id: z.optional(userIdSchema) });
+
+export function createHandler(deps: ApiDeps): ApiHandler {
+  return route(deps, { name: 'POST /users', method: 'POST', scope: 'write' }, async (event) => {
+    const { id, ...fields } = jsonBody(event, createBodySchema);
+    const profile = await deps.service.createProfile(id, fields);
+    return json(201, profileJson(profile), {
+      ...etag(profile.version),
+      location: `/users/${encodeURIComponent(profile.userId)}`,
+    });
+  });
+}
+
+/** The Lambda entry point: dependencies are built on the first call, once per environment. */
+export const handler = lazy(async () => createHandler(await getDependencies()));

@@ -1,0 +1,22 @@
+/**
+ * DELETE /users/{id} (scope: write). Soft-deletes in PostgreSQL, then tombstones the cache entry (fenced by
+ * the deletion's version, so no late fill or event can bring the profile back). `If-Match` optional.
+ * 204; 404 when the id is unknown or already deleted.
+ */
+import { getDependencies } from './dependencies.js';
+import { lazy } from './http/lazy.js';
+import { ifMatchVersion, pathUserId } from './http/request.js';
+import { noContent } from './http/response.js';
+import { type ApiDeps, type ApiHandler, route } from './http/route.js';
+
+export function createHandler(deps: ApiDeps): ApiHandler {
+  return route(deps, { name: 'DELETE /users/{id}', method: 'DELETE', scope: 'write' }, async (event) => {
+    const id = pathUserId(event);
+    const ifMatch = ifMatchVersion(event);
+    await deps.service.deleteProfile(id, { ifMatch });
+    return noContent();
+  });
+}
+
+/** The Lambda entry point: dependencies are built on the first call, once per environment. */
+export const handler = lazy(async () => createHandler(await getDependencies()));

@@ -1,0 +1,19 @@
+/**
+ * GET /cache/stats (scope: read). Counters of every instance (hits, misses, fallbacks…) with `hitRate`
+ * and `dbFallbackShare`. 503 when Redis cannot answer: the counters live there, and a partial answer
+ * (this instance only) would look like a real, tiny number.
+ */
+import { getDependencies } from './dependencies.js';
+import { lazy } from './http/lazy.js';
+import { json } from './http/response.js';
+import { type ApiDeps, type ApiHandler, route } from './http/route.js';
+
+export function createHandler(deps: ApiDeps): ApiHandler {
+  return route(deps, { name: 'GET /cache/stats', method: 'GET', scope: 'read' }, async () => {
+    const stats = await deps.service.stats();
+    return json(200, stats);
+  });
+}
+
+/** The Lambda entry point: dependencies are built on the first call, once per environment. */
+export const handler = lazy(async () => createHandler(await getDependencies()));

@@ -1,0 +1,81 @@
+/**
+ * What every API handler shares: method and scope checks, error mapping, latency and cache metrics.
+ * A handler is then only "parse → one service call → respond".
+ */
+import type { APIGatewayProxyEventV2WithJWTAuthorizer } from 'aws-lambda';
+import type { LoggerPort } from '../../shared/ports.js';
+import type { LookupTally, ProfileService } from '../../shared/profileService.js';
+import { requireScope } from './auth.js';
+import { requireMethod } from './request.js';
+import { errorResponse, type HttpResult } from './response.js';
+
+export type ApiEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
+export type ApiHandler = (event: ApiEvent) => Promise<HttpResult>;
+
+/** The subset of Powertools `Metrics` the handlers use (EMF to stdout; flushed once per request). */
+export interface MetricsPort {
+  addMetric(name: string, unit: 'Count' | 'Milliseconds', value: number): unknown;
+  publishStoredMetrics(): unknown;
+}
+
+/** What `createHandler(deps)` of every API route takes (`functions/dependencies.ts` builds the real one). */
+export interface ApiDeps {
+  service: Pick<
+    ProfileService,
+    'getProfile' | 'getProfiles' | 'updateProfile' | 'createProfile' | 'deleteProfile' | 'stats'
+  >;
+  logger: LoggerPort;
+  metrics: MetricsPort;
+  /** Scope names from `AUTH_READ_SCOPE` / `AUTH_WRITE_SCOPE`. */
+  auth: { readScope: string; writeScope: string };
+}
+
+export interface RouteSpec {
+  /** For logs, e.g. `GET /users/{id}`. */
+  name: string;
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  scope: 'read' | 'write';
+}
+
+/** Wraps a route's logic with the shared checks; the result never throws (errors become responses). */
+export function route(
+  deps: ApiDeps,
+  spec: RouteSpec,
+  run: (event: ApiEvent) => Promise<HttpResult>,
+): ApiHandler {
+  return async (event) => {
+    const started = performance.now();
+    const context = { route: spec.name, requestId: event.requestContext?.requestId };
+    let result: HttpResult;
+    try {
+      requireMethod(event, spec.method);
+      requireScope(event, spec.scope === 'read' ? deps.auth.readScope : deps.auth.writeScope);
+      result = await run(event);
+    } catch (error) {
+      result = errorResponse(error, deps.logger, context);
+    }
+    const latencyMs = performance.now() - started;
+    deps.metrics.addMetric('Latency', 'Milliseconds', latencyMs);
+    try {
+      deps.metrics.publishStoredMetrics();
+    } catch (error) {
+      deps.logger.warn('metrics not published', {
+        ...context,
+        error: error instanceof Error ? error.name : 'unknown',
+      });
+    }
+    deps.logger.debug('request done', {
+      ...context,
+      status: result.statusCode,
+      latencyMs: Math.round(latencyMs),
+    });
+    return result;
+  };
+}
+
+/** Turns a service read tally into the CacheHit / CacheMiss / DbFallback metrics. */
+export function recordLookups(metrics: MetricsPort, tally: LookupTally): void {
+  metrics.addMetric('CacheHit', 'Count', tally.cacheHits);
+  metrics.addMetric('CacheMiss', 'Count', tally.cacheMisses);
+  metrics.addMetric('DbFallback', 'Count', tally.dbFallbacks);
+}

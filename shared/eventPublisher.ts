@@ -1,0 +1,119 @@
+/**
+ * Publishes outbox events to the `events:users` stream. The outbox row is written in the same PostgreSQL
+ * statement as the profile change; this class moves it to Redis afterwards. It runs twice per event at
+ * most in practice: right after the API's commit, and (if that failed) from the poller's relay step.
+ * A duplicate stream entry is harmless: consumers apply events through the version fence.
+ */
+import type { Redis } from '@upstash/redis';
+import { ConfigError, UserCacheError } from './errors.js';
+import { toStreamFields } from './events.js';
+import type { OutboxEvent, ProfileRepository } from './profileRepository.js';
+
+/** The Redis commands the publisher needs (an `@upstash/redis` client built by `createRedisClient`). */
+export type EventPublisherRedis = Pick<Redis, 'pipeline'>;
+
+/** The outbox side of the repository. */
+export type OutboxRepository = Pick<ProfileRepository, 'listUnpublished' | 'markPublished'>;
+
+export interface EventPublisherOptions {
+  redis: EventPublisherRedis;
+  /**
+   * Stream key (already prefixed for tests/tenants).
+   * @default 'events:users'
+   */
+  stream?: string;
+  /**
+   * Hard cap sent with every XADD as `MAXLEN ~`. Only a safety net against a stalled consumer: the poller
+   * trims by MINID once every group has read past an entry, which never drops unread events.
+   * @default 1000000
+   */
+  maxLen?: number;
+  /** When set, `publish` marks the outbox rows it published. @default undefined (no marking) */
+  repository?: OutboxRepository;
+}
+
+type PipelineReply = Array<{ result: unknown; error?: string }>;
+
+export class EventPublisher {
+  readonly stream: string;
+  readonly #redis: EventPublisherRedis;
+  readonly #maxLen: number;
+  readonly #repository: OutboxRepository | undefined;
+
+  constructor(options: EventPublisherOptions) {
+    this.#redis = options.redis;
+    this.stream = options.stream ?? 'events:users';
+    this.#maxLen = options.maxLen ?? 1_000_000;
+    this.#repository = options.repository;
+    if (this.stream.length === 0) throw new ConfigError('stream must not be empty');
+    if (!Number.isSafeInteger(this.#maxLen) || this.#maxLen < 1) {
+      throw new ConfigError('maxLen must be a positive integer');
+    }
+  }
+
+  /**
+   * XADDs every event in ONE pipelined request, in order, then marks the published outbox rows (when a
+   * repository was given). Returns the stream ids, in event order. Throws `UserCacheError` when Redis
+   * fails; rows that did not make it stay unpublished for the relay.
+   */
+  async publish(events: readonly OutboxEvent[]): Promise<string[]> {
+    return this.#publish(events, this.#repository);
+  }
+
+  /**
+   * The relay step (run by the poller): publishes up to `limit` unpublished outbox events, oldest first,
+   * and marks them. Returns how many were published.
+   */
+  async publishPending(repository: OutboxRepository, limit: number): Promise<number> {
+    const pending = await repository.listUnpublished(limit);
+    const ids = await this.#publish(pending, repository);
+    return ids.length;
+  }
+
+  async #publish(
+    events: readonly OutboxEvent[],
+    repository: OutboxRepository | undefined,
+  ): Promise<string[]> {
+    if (events.length === 0) return [];
+    let replies: PipelineReply;
+    try {
+      const p = this.#redis.pipeline();
+      for (const event of events) {
+        const fields = toStreamFields({ ...event, eventId: event.outboxId });
+        p.xadd(this.stream, '*', fields, {
+          trim: { type: 'MAXLEN', threshold: this.#maxLen, comparison: '~' },
+        });
+      }
+      replies = (await p.exec({ keepErrors: true })) as PipelineReply;
+    } catch (error) {
+      const timeout = error instanceof Error && /abort|timeout/i.test(`${error.name} ${error.message}`);
+      throw new UserCacheError(
+        timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE',
+        'XADD to the events stream failed',
+        {
+          cause: error,
+          details: { stream: this.stream, events: events.length },
+        },
+      );
+    }
+
+    const published: Array<{ outboxId: string; streamId: string }> = [];
+    let firstError: string | undefined;
+    events.forEach((event, i) => {
+      const reply = replies[i];
+      if (!reply?.error && typeof reply?.result === 'string') {
+        published.push({ outboxId: event.outboxId, streamId: reply.result });
+      } else {
+        firstError ??= reply?.error ?? 'XADD returned no stream id';
+      }
+    });
+    // Mark what did reach the stream even when some entries failed, so the relay does not re-send them.
+    if (repository) await repository.markPublished(published);
+    if (firstError !== undefined) {
+      throw new UserCacheError('CACHE_PROTOCOL', 'some events were not added to the stream', {
+        details: { stream: this.stream, failed: events.length - published.length, error: firstError },
+      });
+    }
+    return published.map((item) => item.streamId);
+  }
+}

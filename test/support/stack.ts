@@ -1,0 +1,171 @@
+/**
+ * The whole read/write stack on real servers, for tests: a real Redis behind this file's Upstash gateway
+ * (random key prefix) and a private PostgreSQL/PGlite database, wired exactly as `functions/dependencies.ts`
+ * wires them in Lambda. Call once per test file (PGlite takes seconds to start) and `cleanup()` after.
+ */
+import { type ApiDeps, type MetricsPort, recordLookups } from '../../functions/http/route.js';
+import { EventPublisher } from '../../shared/eventPublisher.js';
+import type { LoggerPort } from '../../shared/ports.js';
+import { ProfileRepository } from '../../shared/profileRepository.js';
+import { ProfileService } from '../../shared/profileService.js';
+import type { Sql } from '../../shared/sql.js';
+import { UserCache, type UserCacheOptions } from '../../shared/userCache.js';
+import { type TestDb, type TestDbOptions, useTestDb } from './db.js';
+import { type TestRedis, type UseTestRedisOptions, useTestRedis } from './redis.js';
+
+/** The real `Sql`, counting statements and able to hold one back (to stage races). */
+export interface InstrumentedSql extends Sql {
+  /** Every statement run so far, transactions included. Clear with `statements.length = 0`. */
+  readonly statements: string[];
+  /** Awaited before each statement runs; set it to delay or fail chosen statements. */
+  before: SqlHook | undefined;
+  /** Awaited after a statement returned, before its caller sees the rows (a "slow reply"). */
+  after: SqlHook | undefined;
+}
+
+export type SqlHook = (text: string, params: readonly unknown[] | undefined) => Promise<void> | void;
+
+export interface LogEntry {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+  extra: Record<string, unknown> | undefined;
+}
+
+export interface CapturingLogger extends LoggerPort {
+  readonly entries: LogEntry[];
+}
+
+export interface CapturingMetrics extends MetricsPort {
+  /** Metrics added since the last `reset()` (published or not). */
+  readonly added: Array<{ name: string; unit: string; value: number }>;
+  published: number;
+  reset(): void;
+}
+
+/** One service wired on the stack's servers, with its own cache instance (and circuit breaker). */
+export interface StackServices {
+  cache: UserCache;
+  publisher: EventPublisher;
+  service: ProfileService;
+  /** What `createHandler(deps)` takes, with the stack's capturing logger and metrics. */
+  deps: ApiDeps;
+}
+
+export interface TestStack extends StackServices {
+  redis: TestRedis;
+  db: TestDb;
+  sql: InstrumentedSql;
+  repository: ProfileRepository;
+  /** The events stream key (under the Redis key prefix). */
+  stream: string;
+  logger: CapturingLogger;
+  metrics: CapturingMetrics;
+  /** Fresh cache/publisher/service on the same servers: use after fault injection opened a breaker. */
+  build(options?: { cache?: Partial<UserCacheOptions> }): StackServices;
+  cleanup(): Promise<void>;
+}
+
+export interface TestStackOptions {
+  redis?: UseTestRedisOptions;
+  db?: TestDbOptions;
+  /** Options of the stack's own UserCache. @default {} (production defaults, under the key prefix) */
+  cache?: Partial<UserCacheOptions>;
+  /** Scope names the handlers check. @default { readScope: 'users.read', writeScope: 'users.write' } */
+  auth?: ApiDeps['auth'];
+}
+
+export async function useTestStack(options: TestStackOptions = {}): Promise<TestStack> {
+  const [redis, db] = await Promise.all([useTestRedis(options.redis), useTestDb(options.db)]);
+  const sql = instrumentSql(db.sql);
+  const repository = new ProfileRepository({ sql });
+  const stream = `${redis.keyPrefix}events:users`;
+  const logger = capturingLogger();
+  const metrics = capturingMetrics();
+  const auth = options.auth ?? { readScope: 'users.read', writeScope: 'users.write' };
+
+  const build = (opts: { cache?: Partial<UserCacheOptions> } = {}): StackServices => {
+    const cache = new UserCache({ redis: redis.redis, keyPrefix: redis.keyPrefix, logger, ...opts.cache });
+    const publisher = new EventPublisher({ redis: redis.redis, stream, repository });
+    const service = new ProfileService({
+      cache,
+      repository,
+      publisher,
+      logger,
+      onLookups: (tally) => recordLookups(metrics, tally),
+    });
+    return { cache, publisher, service, deps: { service, logger, metrics, auth } };
+  };
+
+  return {
+    ...build({ cache: options.cache }),
+    redis,
+    db,
+    sql,
+    repository,
+    stream,
+    logger,
+    metrics,
+    build,
+    async cleanup() {
+      await Promise.allSettled([redis.cleanup(), db.cleanup()]);
+    },
+  };
+}
+
+export function instrumentSql(inner: Sql): InstrumentedSql {
+  const statements: string[] = [];
+  const wrapped: InstrumentedSql = {
+    statements,
+    before: undefined,
+    after: undefined,
+    async query<R>(text: string, params?: readonly unknown[]) {
+      statements.push(text);
+      await wrapped.before?.(text, params);
+      const result = await inner.query<R>(text, params);
+      await wrapped.after?.(text, params);
+      return result;
+    },
+    transaction: (fn) =>
+      inner.transaction((tx) =>
+        fn({
+          async query<R>(text: string, params?: readonly unknown[]) {
+            statements.push(text);
+            await wrapped.before?.(text, params);
+            const result = await tx.query<R>(text, params);
+            await wrapped.after?.(text, params);
+            return result;
+          },
+        }),
+      ),
+    close: () => inner.close(),
+  };
+  return wrapped;
+}
+
+export function capturingLogger(): CapturingLogger {
+  const entries: LogEntry[] = [];
+  const at =
+    (level: LogEntry['level']) =>
+    (message: string, extra?: Record<string, unknown>): void => {
+      entries.push({ level, message, extra });
+    };
+  return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+export function capturingMetrics(): CapturingMetrics {
+  const m: CapturingMetrics = {
+    added: [],
+    published: 0,
+    addMetric(name, unit, value) {
+      m.added.push({ name, unit, value });
+    },
+    publishStoredMetrics() {
+      m.published += 1;
+    },
+    reset() {
+      m.added.length = 0;
+      m.published = 0;
+    },
+  };
+  return m;
+}
