@@ -1,0 +1,103 @@
+/**
+ * Prewarm (EventBridge Scheduler, daily before the morning peak): loads recently active profiles into
+ * the cache in paced batches. The source is PREWARM_SOURCE: `activity` (the cache's own sorted set of
+ * recent readers) or `sql` (`personnel.last_active_at`). A Redis lease keeps it to one run at a time.
+ */
+import type { Context } from 'aws-lambda';
+import { RedisActivitySource, SqlActivitySource } from '../shared/activitySources.js';
+import { LeaseHeldError } from '../shared/errors.js';
+import { Lease } from '../shared/lease.js';
+import type { LoggerPort } from '../shared/ports.js';
+import { Prewarmer, type PrewarmReport } from '../shared/prewarmer.js';
+import type { UserCache } from '../shared/userCache.js';
+import { type Dependencies, getDependencies } from './dependencies.js';
+import { lazy } from './http/lazy.js';
+import type { MetricsPort } from './http/route.js';
+
+export interface PrewarmDeps {
+  /** A fresh prewarmer per invocation, holding the prewarm lease, that stops after `budgetMs`. */
+  prewarmer: (budgetMs: number) => Pick<Prewarmer, 'run'>;
+  cache: Pick<UserCache, 'flushStats'>;
+  logger: LoggerPort;
+  metrics: MetricsPort;
+}
+
+export type PrewarmResult =
+  | { status: 'done'; report: PrewarmReport }
+  | { status: 'skipped'; reason: 'lease-held' };
+
+/** Time kept free at the end of an invocation: the batch in flight, metrics, stats flush. */
+const END_MARGIN_MS = 30_000;
+/** Budget when no Lambda context is given (local calls): a Lambda's maximum run time. */
+const DEFAULT_BUDGET_MS = 15 * 60_000;
+
+export function createHandler(deps: PrewarmDeps) {
+  return async (
+    _event: unknown,
+    context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  ): Promise<PrewarmResult> => {
+    const remaining = context ? context.getRemainingTimeInMillis() - END_MARGIN_MS : DEFAULT_BUDGET_MS;
+    const budgetMs = Math.max(1_000, Math.floor(remaining));
+    try {
+      const report = await deps.prewarmer(budgetMs).run();
+      record(deps.metrics, report);
+      if (report.failedBatches > 0 || !report.complete)
+        deps.logger.warn('prewarm finished with gaps', { ...report });
+      else deps.logger.info('prewarm done', { ...report });
+      return { status: 'done', report };
+    } catch (error) {
+      if (!(error instanceof LeaseHeldError)) throw error;
+      deps.logger.info('prewarm skipped: another run holds the lease');
+      deps.metrics.addMetric('PrewarmSkipped', 'Count', 1);
+      return { status: 'skipped', reason: 'lease-held' };
+    } finally {
+      await deps.cache.flushStats();
+      try {
+        deps.metrics.publishStoredMetrics();
+      } catch (error) {
+        deps.logger.warn('metrics not published', { error: error instanceof Error ? error.name : 'unknown' });
+      }
+    }
+  };
+}
+
+function record(metrics: MetricsPort, report: PrewarmReport): void {
+  metrics.addMetric('PrewarmCandidates', 'Count', report.candidates);
+  metrics.addMetric('PrewarmCached', 'Count', report.cached);
+  metrics.addMetric('PrewarmSkippedFresh', 'Count', report.skippedFresh);
+  metrics.addMetric('PrewarmNotFound', 'Count', report.notFound);
+  metrics.addMetric('PrewarmErrors', 'Count', report.errors);
+  metrics.addMetric('PrewarmFailedBatches', 'Count', report.failedBatches);
+  metrics.addMetric('PrewarmIncomplete', 'Count', report.complete ? 0 : 1);
+  metrics.addMetric('PrewarmDuration', 'Milliseconds', report.durationMs);
+}
+
+/** The prewarm's dependencies from the environment's shared clients. */
+export function prewarmDeps(d: Dependencies): PrewarmDeps {
+  const { config, redis, cache, logger } = d;
+  const { batchSize, pauseMs, windowDays, source } = config.prewarm;
+  return {
+    prewarmer: (budgetMs) =>
+      new Prewarmer({
+        cache,
+        repository: d.repository,
+        source:
+          source === 'sql'
+            ? new SqlActivitySource({ sql: d.sql })
+            : new RedisActivitySource({ redis, key: cache.keys.activity }),
+        batchSize,
+        pauseMs,
+        windowDays,
+        budgetMs,
+        logger,
+        // Renewed about every 20 s between batches; a killed run frees it within a minute.
+        lease: new Lease({ redis, key: `${config.cache.keyPrefix}user:prewarm:lease`, ttlMs: 60_000 }),
+      }),
+    cache,
+    logger,
+    metrics: d.metrics,
+  };
+}
+
+/** The Lambda entry point: dependencies are built on the first call, once per environment. */
+export const handler = lazy(async () => createHandler(prewarmDeps(await getDependencies())));

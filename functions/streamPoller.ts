@@ -1,0 +1,114 @@
+/**
+ * Stream poller (EventBridge Scheduler, every minute): applies `events:users` to the cache for
+ * POLLER_BUDGET_MS, relaying outbox rows the API could not publish whenever the stream is idle. A Redis
+ * lease keeps it to one running poller, whatever the scheduler or reserved concurrency do.
+ */
+import type { Context } from 'aws-lambda';
+import { LeaseHeldError } from '../shared/errors.js';
+import { Lease } from '../shared/lease.js';
+import type { LoggerPort } from '../shared/ports.js';
+import { type PollReport, StreamConsumer } from '../shared/streamConsumer.js';
+import type { UserCache } from '../shared/userCache.js';
+import { type Dependencies, getDependencies } from './dependencies.js';
+import { lazy } from './http/lazy.js';
+import type { MetricsPort } from './http/route.js';
+
+export interface PollerDeps {
+  /** A fresh consumer per invocation: its name is unique, and it holds the poller lease. */
+  consumer: (budgetMs: number) => Pick<StreamConsumer, 'runFor'>;
+  /** Publishes unpublished outbox rows; returns how many. */
+  relay: () => Promise<number>;
+  cache: Pick<UserCache, 'flushStats'>;
+  /** POLLER_BUDGET_MS: the loop's length, capped by the invocation's remaining time. */
+  budgetMs: number;
+  logger: LoggerPort;
+  metrics: MetricsPort;
+}
+
+export type PollerResult =
+  | { status: 'done'; report: PollReport }
+  | { status: 'skipped'; reason: 'lease-held' };
+
+/** Time kept free at the end of an invocation for the final acks, metrics and stats flush. */
+const END_MARGIN_MS = 5_000;
+/** Rows relayed per idle moment: the outbox query and one pipelined XADD stay small. */
+const RELAY_BATCH = 100;
+
+export function createHandler(deps: PollerDeps) {
+  return async (
+    _event: unknown,
+    context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  ): Promise<PollerResult> => {
+    const remaining = context ? context.getRemainingTimeInMillis() - END_MARGIN_MS : Number.POSITIVE_INFINITY;
+    const budgetMs = Math.max(1, Math.floor(Math.min(deps.budgetMs, remaining)));
+    try {
+      const report = await deps.consumer(budgetMs).runFor(budgetMs, { relay: deps.relay });
+      record(deps.metrics, report);
+      const { lagSamplesMs: _samples, ...summary } = report;
+      deps.logger.info('poller run done', summary);
+      return { status: 'done', report };
+    } catch (error) {
+      if (!(error instanceof LeaseHeldError)) throw error;
+      // The previous run is still going (or died less than a lease TTL ago): nothing to do this minute.
+      deps.logger.info('poller skipped: another run holds the lease');
+      deps.metrics.addMetric('PollerSkipped', 'Count', 1);
+      return { status: 'skipped', reason: 'lease-held' };
+    } finally {
+      await deps.cache.flushStats();
+      publish(deps);
+    }
+  };
+}
+
+/** Metric names are shared with `infra/constructs/monitoring.ts` (EventLag, EventsDeadLettered). */
+function record(metrics: MetricsPort, report: PollReport): void {
+  metrics.addMetric('EventsApplied', 'Count', report.applied);
+  metrics.addMetric('EventsStale', 'Count', report.stale);
+  metrics.addMetric('EventsDeadLettered', 'Count', report.deadLettered);
+  metrics.addMetric('EventsUnknownType', 'Count', report.unknownTypes);
+  metrics.addMetric('EventsClaimed', 'Count', report.claimed);
+  metrics.addMetric('EventsPending', 'Count', report.pending);
+  metrics.addMetric('OutboxRelayed', 'Count', report.relayed);
+  metrics.addMetric('PollerErrors', 'Count', report.errors);
+  for (const lag of report.lagSamplesMs) metrics.addMetric('EventLag', 'Milliseconds', lag);
+}
+
+function publish(deps: PollerDeps): void {
+  try {
+    deps.metrics.publishStoredMetrics();
+  } catch (error) {
+    deps.logger.warn('metrics not published', { error: error instanceof Error ? error.name : 'unknown' });
+  }
+}
+
+/** The poller's dependencies from the environment's shared clients. */
+export function pollerDeps(d: Dependencies): PollerDeps {
+  const { config, redis, cache, logger } = d;
+  // Events older than the tombstone TTL (minus an hour of margin) are applied as invalidations.
+  const maxEventAgeMs = Math.max(60_000, config.cache.tombstoneTtlSeconds * 1000 - 3_600_000);
+  return {
+    consumer: (budgetMs) =>
+      new StreamConsumer({
+        redis,
+        cache,
+        stream: config.events.stream,
+        group: config.events.group,
+        maxEventAgeMs,
+        logger,
+        // TTL beyond the budget: a run that overruns a little keeps it; a killed run frees it soon.
+        lease: new Lease({
+          redis,
+          key: `${config.cache.keyPrefix}user:poller:lease`,
+          ttlMs: budgetMs + 15_000,
+        }),
+      }),
+    relay: () => d.publisher.publishPending(d.repository, RELAY_BATCH),
+    cache,
+    budgetMs: config.poller.budgetMs,
+    logger,
+    metrics: d.metrics,
+  };
+}
+
+/** The Lambda entry point: dependencies are built on the first call, once per environment. */
+export const handler = lazy(async () => createHandler(pollerDeps(await getDependencies())));

@@ -1,0 +1,296 @@
+/**
+ * StreamConsumer: applies `events:users` to the cache, run by the stream poller every minute for a
+ * bounded budget. Upstash REST has no blocking reads, so it polls: XREADGROUP (no BLOCK) → one fenced
+ * cache write for the whole batch → XACK, with an adaptive pause when idle (50 ms doubling to 1 s), so an
+ * event reaches the cache in about a second while an idle minute costs about 60 reads.
+ *
+ * Delivery is at least once: a poller killed between the cache write and XACK leaves the entries pending,
+ * a later run claims and re-applies them, and the version fence makes the second write a no-op in effect.
+ * Entries stay pending only while unacknowledged: a failed cache write is retried in place (nothing new is
+ * read meanwhile), dead consumers' entries are claimed after `claimIdleMs`, poison entries go to the
+ * dead-letter stream after `maxDeliveries`, so no consumer's pending list grows past `count` entries
+ * (Upstash caps it at about 1,000).
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { ConfigError, UserCacheError } from './errors.js';
+import { type LeasePort, withLease } from './lease.js';
+import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
+import {
+  emptyReport,
+  isInt,
+  type PollReport,
+  type ResolvedConsumerOptions,
+  resolveConsumerOptions,
+  type StreamConsumerOptions,
+} from './streamConsumerOptions.js';
+import { type EntryPlan, percentile, planEntry, type StreamEntry, thin } from './streamEntries.js';
+import { type DeadLetter, StreamGroup } from './streamGroup.js';
+import type { UserCache } from './userCache.js';
+
+export type { PollReport, StreamConsumerOptions, StreamConsumerRedis } from './streamConsumerOptions.js';
+
+/** State of one `runFor`. */
+interface Run {
+  report: PollReport;
+  /** Event-to-cache lag of every applied event, ms. */
+  lags: number[];
+  /** Entries whose cache write was unavailable: still pending, retried before reading more. */
+  held: StreamEntry[];
+  deadline: number;
+  nextClaim: number;
+  nextTrim: number;
+  lastRenew: number;
+}
+
+type Settled = { ack: string[]; dead: DeadLetter[] };
+
+export class StreamConsumer {
+  readonly stream: string;
+  readonly group: string;
+  readonly consumer: string;
+  readonly deadLetterStream: string;
+  readonly #group: StreamGroup;
+  readonly #cache: Pick<UserCache, 'write'>;
+  readonly #o: ResolvedConsumerOptions;
+  readonly #lease: LeasePort | undefined;
+  readonly #clock: Clock;
+  readonly #logger: LoggerPort;
+  readonly #sleep: (ms: number) => Promise<void>;
+  #groupReady = false;
+
+  constructor(options: StreamConsumerOptions) {
+    this.#cache = options.cache;
+    this.#o = resolveConsumerOptions(options);
+    ({ stream: this.stream, group: this.group, consumer: this.consumer } = this.#o);
+    this.#group = new StreamGroup(options.redis, this.stream, this.group, this.consumer);
+    this.deadLetterStream = this.#o.deadLetterStream;
+    this.#lease = options.lease;
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
+    this.#sleep = options.sleep ?? ((ms) => delay(ms));
+  }
+
+  /** XGROUP CREATE … MKSTREAM at `startId`; an existing group (BUSYGROUP) is left as it is. */
+  async ensureGroup(): Promise<void> {
+    await this.#group.ensure(this.#o.startId);
+    this.#groupReady = true;
+  }
+
+  /**
+   * Polls until `budgetMs` has passed (pass less than the Lambda timeout: one Redis call may still be in
+   * flight at the deadline). `relay` runs whenever the stream is idle: it publishes outbox rows the API
+   * could not publish and returns how many. Redis failures are logged, counted and retried until the
+   * deadline; anything else (a bug, a poison entry crashing the apply) propagates.
+   */
+  async runFor(budgetMs: number, opts: { relay?: () => Promise<number> } = {}): Promise<PollReport> {
+    if (!isInt(budgetMs, 1)) throw new ConfigError('budgetMs must be a positive integer');
+    const run = () => this.#loop(budgetMs, opts.relay);
+    return this.#lease ? withLease(this.#lease, run) : run();
+  }
+
+  async #loop(budgetMs: number, relay: (() => Promise<number>) | undefined): Promise<PollReport> {
+    const started = this.#clock();
+    const run: Run = {
+      report: emptyReport(),
+      lags: [],
+      held: [],
+      deadline: started + budgetMs,
+      nextClaim: started,
+      nextTrim: started,
+      lastRenew: started,
+    };
+    let pause = this.#o.minPauseMs;
+    while (this.#clock() < run.deadline && !run.report.leaseLost) {
+      let progressed = false;
+      try {
+        progressed = await this.#step(run, relay);
+      } catch (error) {
+        if (!(error instanceof UserCacheError)) throw error;
+        run.report.errors++;
+        if (error.message.includes('NOGROUP')) this.#groupReady = false;
+        this.#logger.warn('poller step failed; retrying', { error: error.message });
+      }
+      if (progressed) {
+        pause = this.#o.minPauseMs;
+        continue;
+      }
+      const remaining = run.deadline - this.#clock();
+      if (remaining <= 0 || run.report.leaseLost) break;
+      await this.#sleep(Math.min(pause, remaining));
+      pause = Math.min(pause * 2, this.#o.maxPauseMs);
+    }
+    const { report, lags } = run;
+    report.pending = await this.#finish();
+    report.lagMs = { p50: percentile(lags, 50), p99: percentile(lags, 99) };
+    report.lagSamplesMs = thin(lags, 1_000);
+    report.durationMs = this.#clock() - started;
+    return report;
+  }
+
+  /** One turn of the loop. Returns true when it made progress (poll again at once, no pause). */
+  async #step(run: Run, relay: (() => Promise<number>) | undefined): Promise<boolean> {
+    const { report } = run;
+    if (this.#lease && this.#clock() - run.lastRenew >= this.#lease.ttlMs / 3) {
+      if (!(await this.#lease.renew())) {
+        report.leaseLost = true;
+        this.#logger.warn('poller lease lost; stopping', { consumer: this.consumer });
+        return false;
+      }
+      run.lastRenew = this.#clock();
+    }
+    // Entries whose cache write was unavailable are retried (after the pause) before anything new is read.
+    if (run.held.length > 0) {
+      run.held = await this.#apply(run.held, report, run.lags);
+      return run.held.length === 0;
+    }
+    if (!this.#groupReady) await this.ensureGroup();
+    if (this.#clock() >= run.nextClaim) {
+      run.held = await this.#claimStale(report, run.lags, run.deadline);
+      run.nextClaim = this.#clock() + this.#o.claimEveryMs;
+      if (run.held.length > 0) return false;
+    }
+    if (this.#clock() >= run.nextTrim) {
+      await this.#housekeeping(report);
+      run.nextTrim = this.#clock() + this.#o.trimEveryMs;
+    }
+    const entries = await this.#group.readNew(this.#o.count);
+    if (entries.length > 0) {
+      report.batches++;
+      run.held = await this.#apply(entries, report, run.lags);
+      return run.held.length === 0;
+    }
+    if (!relay) return false;
+    const relayed = await this.#relay(relay, report);
+    report.relayed += relayed;
+    return relayed > 0;
+  }
+
+  /**
+   * Applies entries with ONE cache write, then acknowledges (and dead-letters) in one request. Returns
+   * the entries whose write was `unavailable`: they stay pending and the caller retries them.
+   */
+  async #apply(entries: readonly StreamEntry[], report: PollReport, lags: number[]): Promise<StreamEntry[]> {
+    const now = this.#clock();
+    const settled: Settled = { ack: [], dead: [] };
+    const writes: Array<{ entry: StreamEntry; plan: Extract<EntryPlan, { action: 'write' }> }> = [];
+    for (const entry of entries) {
+      const plan = planEntry(entry, this.#o.maxEventAgeMs, now);
+      if (plan.action === 'write') writes.push({ entry, plan });
+      else if (plan.action === 'deadLetter') settled.dead.push({ entry, reason: plan.reason, deliveries: 1 });
+      else {
+        if (plan.action === 'skip') report.unknownTypes++;
+        settled.ack.push(entry.id);
+      }
+    }
+    const held: StreamEntry[] = [];
+    if (writes.length > 0) {
+      const outcomes = await this.#cache.write(writes.map((w) => w.plan.write));
+      writes.forEach(({ entry, plan }, i) => {
+        const outcome = outcomes[i] ?? 'unavailable';
+        if (outcome === 'unavailable') {
+          held.push(entry);
+          return;
+        }
+        settled.ack.push(entry.id);
+        if (outcome === 'stale') report.stale++;
+        else report.applied++;
+        lags.push(Math.max(0, now - plan.eventTimeMs));
+      });
+    }
+    await this.#settle(settled, report);
+    if (held.length > 0)
+      this.#logger.warn('cache unavailable; entries stay pending', { entries: held.length });
+    return held;
+  }
+
+  /** Acknowledges, and dead-letters in the same MULTI; then counts and logs the dead letters. */
+  async #settle({ ack, dead }: Settled, report: PollReport): Promise<void> {
+    const { deadLetterStream, deadLetterMaxLen } = this.#o;
+    await this.#group.settle(ack, dead, deadLetterStream, deadLetterMaxLen, this.#clock());
+    report.deadLettered += dead.length;
+    for (const { entry, reason, deliveries } of dead) {
+      this.#logger.error('event dead-lettered', { entryId: entry.id, reason, deliveries });
+    }
+  }
+
+  /**
+   * Takes over entries idle longer than `claimIdleMs`. XPENDING first, because it shows delivery counts
+   * without changing them (XAUTOCLAIM would bump the count of every entry it returns): entries delivered
+   * `maxDeliveries` times are dead-lettered; first retries are claimed and applied as one batch; entries
+   * that failed a retry already are claimed and applied one at a time, so a poison entry that crashes the
+   * poller only ever counts deliveries against itself, never against its batch mates.
+   * @see https://redis.io/docs/latest/commands/xpending/
+   */
+  async #claimStale(report: PollReport, lags: number[], deadline: number): Promise<StreamEntry[]> {
+    let start = '-';
+    for (let page = 0; page < 10 && this.#clock() < deadline; page++) {
+      const pending = await this.#group.idlePending(this.#o.claimIdleMs, start, this.#o.count);
+      if (pending.length === 0) return [];
+      const exhausted = pending.filter((p) => p.deliveries >= this.#o.maxDeliveries);
+      const alive = pending.filter((p) => p.deliveries < this.#o.maxDeliveries);
+      const first = alive.filter((p) => p.deliveries < 2);
+      const retried = alive.filter((p) => p.deliveries >= 2);
+      if (exhausted.length > 0) {
+        const entries = await this.#group.claim(
+          exhausted.map((p) => p.id),
+          this.#o.claimIdleMs,
+        );
+        const byId = new Map(exhausted.map((p) => [p.id, p.deliveries]));
+        const dead = entries.map((entry) => {
+          const deliveries = byId.get(entry.id) ?? this.#o.maxDeliveries;
+          return { entry, deliveries, reason: `not acknowledged after ${deliveries} deliveries` };
+        });
+        await this.#settle({ ack: [], dead }, report);
+      }
+      for (const ids of [first.map((p) => p.id), ...retried.map((p) => [p.id])]) {
+        if (ids.length === 0) continue;
+        const entries = await this.#group.claim(ids, this.#o.claimIdleMs);
+        report.claimed += entries.length;
+        const held = entries.length > 0 ? await this.#apply(entries, report, lags) : [];
+        if (held.length > 0) return held;
+      }
+      if (pending.length < this.#o.count) return [];
+      start = `(${pending.at(-1)?.id ?? '0-0'}`;
+    }
+    return [];
+  }
+
+  /** Trims what every group acknowledged and deletes finished consumers. Failures are logged only. */
+  async #housekeeping(report: PollReport): Promise<void> {
+    try {
+      const { removed, floor } = await this.#group.trim();
+      report.trimmed += removed;
+      // Consumers of crashed runs: their entries were claimed, nothing else refers to them.
+      await this.#group.prune(Math.max(this.#o.claimIdleMs, 60_000));
+      if (removed > 0) this.#logger.debug('stream trimmed', { removed, floor });
+    } catch (error) {
+      report.errors++;
+      this.#logger.warn('stream housekeeping failed', { error: describe(error) });
+    }
+  }
+
+  async #relay(relay: () => Promise<number>, report: PollReport): Promise<number> {
+    try {
+      return await relay();
+    } catch (error) {
+      report.errors++;
+      this.#logger.warn('outbox relay failed', { error: describe(error) });
+      return 0;
+    }
+  }
+
+  /** Group's pending count, and removes this consumer when it holds nothing. Best effort. */
+  async #finish(): Promise<number> {
+    try {
+      await this.#group.prune(Number.MAX_SAFE_INTEGER, true);
+      return await this.#group.pendingCount();
+    } catch (error) {
+      this.#logger.warn('poller could not read its final pending count', { error: describe(error) });
+      return 0;
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
