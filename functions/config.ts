@@ -30,6 +30,7 @@ export interface Config {
   poller: { budgetMs: number };
   prewarm: { batchSize: number; pauseMs: number; windowDays: number; source: 'activity' | 'sql' };
   auth: { readScope: string; writeScope: string };
+  audit: { sampleSize: number };
   powertools: { logLevel: LogLevel; serviceName: string; metricsNamespace: string };
 }
 
@@ -115,6 +116,7 @@ export function loadConfig(env: Env = process.env): Config {
       windowDays: get('PREWARM_WINDOW_DAYS', int(1, 365)) ?? 7,
       source: get('PREWARM_SOURCE', oneOf(['activity', 'sql'])) ?? 'activity',
     },
+    audit: { sampleSize: get('AUDIT_SAMPLE_SIZE', int(1, 100_000)) ?? 1000 },
     auth: {
       readScope: get('AUTH_READ_SCOPE', name) ?? 'users.read',
       writeScope: get('AUTH_WRITE_SCOPE', name) ?? 'users.write',

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler } from '../functions/audit.js';
 import { ConsistencyAuditor } from '../shared/auditor.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import { UserCache } from '../shared/userCache.js';
@@ -105,5 +106,33 @@ describe('ConsistencyAuditor', () => {
       const report = await auditor(cache).auditSample(10);
       expect(report).toMatchObject({ checked: 3, consistent: 3, inconsistent: 0 });
     });
+  });
+});
+
+describe('audit handler (functions/audit.ts)', () => {
+  it('emits InconsistentEntries and logs findings by id and version only', async () => {
+    const cache = new UserCache({ redis: t.redis, keyPrefix: `${t.keyPrefix}handler:` });
+    const id = newId();
+    await cache.set((await repo.create(id, fields('Tchakounte Brice'))).profile);
+    await repo.update(id, fields('Tchakounte Brice Sr'));
+    const metrics: Array<[string, number]> = [];
+    const logs: string[] = [];
+    const log = (message: string, extra?: Record<string, unknown>) => {
+      logs.push(`${message} ${JSON.stringify(extra)}`);
+    };
+    const handler = createHandler({
+      auditor: auditor(cache),
+      sampleSize: 100,
+      logger: { debug: log, info: log, warn: log, error: log },
+      metrics: {
+        addMetric: (name, _unit, value) => metrics.push([name, value]),
+        publishStoredMetrics: () => {},
+      },
+    });
+    const report = await handler();
+    expect(report.inconsistent).toBe(1);
+    expect(metrics).toContainEqual(['InconsistentEntries', 1]);
+    expect(logs.join('\n')).toContain(id);
+    expect(logs.join('\n')).not.toContain('Tchakounte');
   });
 });

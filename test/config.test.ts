@@ -40,6 +40,7 @@ describe('loadConfig()', () => {
       poller: { budgetMs: 50_000 },
       prewarm: { batchSize: 500, pauseMs: 1500, windowDays: 7, source: 'activity' },
       auth: { readScope: 'users.read', writeScope: 'users.write' },
+      audit: { sampleSize: 1000 },
       powertools: { logLevel: 'INFO', serviceName: 'user-cache', metricsNamespace: 'NgomnaUserCache' },
     });
   });
