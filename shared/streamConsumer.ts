@@ -80,15 +80,23 @@ export class StreamConsumer {
    * Polls until `budgetMs` has passed (pass less than the Lambda timeout: one Redis call may still be in
    * flight at the deadline). `relay` runs whenever the stream is idle: it publishes outbox rows the API
    * could not publish and returns how many. Redis failures are logged, counted and retried until the
-   * deadline; anything else (a bug, a poison entry crashing the apply) propagates.
+   * deadline; anything else (a bug, a poison entry crashing the apply) propagates. `signal` ends the loop
+   * early, after the step in flight (local stack shutdown, benchmarks).
    */
-  async runFor(budgetMs: number, opts: { relay?: () => Promise<number> } = {}): Promise<PollReport> {
+  async runFor(
+    budgetMs: number,
+    opts: { relay?: () => Promise<number>; signal?: AbortSignal } = {},
+  ): Promise<PollReport> {
     if (!isInt(budgetMs, 1)) throw new ConfigError('budgetMs must be a positive integer');
-    const run = () => this.#loop(budgetMs, opts.relay);
+    const run = () => this.#loop(budgetMs, opts.relay, opts.signal);
     return this.#lease ? withLease(this.#lease, run) : run();
   }
 
-  async #loop(budgetMs: number, relay: (() => Promise<number>) | undefined): Promise<PollReport> {
+  async #loop(
+    budgetMs: number,
+    relay: (() => Promise<number>) | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<PollReport> {
     const started = this.#clock();
     const run: Run = {
       report: emptyReport(),
@@ -100,7 +108,7 @@ export class StreamConsumer {
       lastRenew: started,
     };
     let pause = this.#o.minPauseMs;
-    while (this.#clock() < run.deadline && !run.report.leaseLost) {
+    while (this.#clock() < run.deadline && !run.report.leaseLost && !signal?.aborted) {
       let progressed = false;
       try {
         progressed = await this.#step(run, relay);
@@ -115,7 +123,7 @@ export class StreamConsumer {
         continue;
       }
       const remaining = run.deadline - this.#clock();
-      if (remaining <= 0 || run.report.leaseLost) break;
+      if (remaining <= 0 || run.report.leaseLost || signal?.aborted) break;
       await this.#sleep(Math.min(pause, remaining));
       pause = Math.min(pause * 2, this.#o.maxPauseMs);
     }

@@ -324,6 +324,19 @@ describe('StreamConsumer', () => {
       expect(report.durationMs).toBe(3_000);
     });
 
+    it('ends early when its abort signal fires, after the step in flight', async () => {
+      const stop = new AbortController();
+      const c = consumer(newStream(), {
+        sleep: async (ms) => {
+          c.time.sleeps.push(ms);
+          if (c.time.sleeps.length === 3) stop.abort();
+        },
+      });
+      const report = await c.runFor(60_000, { signal: stop.signal });
+      expect(c.time.sleeps).toEqual([50, 100, 200]);
+      expect(report.batches).toBe(0);
+    });
+
     it('runs the relay step when idle, then applies what it published', async () => {
       const stream = newStream();
       const publisher = new EventPublisher({ redis: t.redis, stream });

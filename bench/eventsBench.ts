@@ -1,0 +1,132 @@
+/**
+ * Events and warmth benchmark: the seed's prewarm (2,456 active users, batches of 500, 1.5 s apart; the
+ * seed took 47.32 s with 58 errors) and the event lag from a committed PUT to the stream poller's apply.
+ */
+import { createPgliteSql } from '../local/pgliteSql.js';
+import { startRedisServer } from '../local/redisServer.js';
+import { seedProfiles } from '../local/seedData.js';
+import { startUpstashGateway } from '../local/upstashGateway.js';
+import { SqlActivitySource } from '../shared/activitySources.js';
+import { migrate } from '../shared/db/migrate.js';
+import { EventPublisher } from '../shared/eventPublisher.js';
+import { createPgSql } from '../shared/pgSql.js';
+import { Prewarmer, type PrewarmReport } from '../shared/prewarmer.js';
+import { ProfileRepository } from '../shared/profileRepository.js';
+import { ProfileService } from '../shared/profileService.js';
+import { createRedisClient } from '../shared/redisClient.js';
+import type { Sql } from '../shared/sql.js';
+import { StreamConsumer } from '../shared/streamConsumer.js';
+import { UserCache } from '../shared/userCache.js';
+import { type Figures, printTable, round, summarize } from './measure.js';
+
+export interface EventsBenchResult {
+  prewarm: PrewarmReport & { users: number; configuredPausesMs: number; overheadMs: number };
+  eventLag: Figures & { updates: number; appliedOrFresh: number };
+}
+
+async function openDatabase(): Promise<{ sql: Sql; close(): Promise<void> }> {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    const sql = await createPgliteSql();
+    await migrate(sql);
+    return { sql, close: () => sql.close() };
+  }
+  // A throwaway schema on the given server, dropped afterwards: the bench never touches existing tables.
+  const schema = `bench_${Date.now().toString(36)}`;
+  const admin = createPgSql({ connectionString: url, max: 1 });
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const sql = createPgSql({ connectionString: url, searchPath: schema, max: 4 });
+  await migrate(sql);
+  return {
+    sql,
+    async close() {
+      await sql.close();
+      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+      await admin.close();
+    },
+  };
+}
+
+export async function runEventsBench(opts: { updates?: number } = {}): Promise<EventsBenchResult> {
+  const users = 2_456;
+  const updates = opts.updates ?? 1_000;
+  const server = await startRedisServer();
+  const gateway = await startUpstashGateway({ redisUrl: server.url, token: 'bench-token' });
+  const db = await openDatabase();
+  try {
+    const redis = createRedisClient({ url: gateway.url, token: gateway.token, timeoutMs: 5_000 });
+    const cache = new UserCache({ redis });
+    const repository = new ProfileRepository({ sql: db.sql });
+    // Every seeded user active in the window: the seed's 2,456 candidates.
+    await seedProfiles(db.sql, users, { activeShare: 1, idPrefix: 'b' });
+
+    const prewarmer = new Prewarmer({
+      cache,
+      repository,
+      source: new SqlActivitySource({ sql: db.sql }),
+      batchSize: 500,
+      pauseMs: 1_500,
+    });
+    const report = await prewarmer.run();
+    const configuredPausesMs = Math.max(0, report.batches - 1) * 1_500;
+    const prewarm = {
+      ...report,
+      users,
+      configuredPausesMs,
+      overheadMs: round(report.durationMs - configuredPausesMs, 1),
+    };
+
+    // Event lag: PUTs through the service while a poller loop consumes the stream (as in Lambda).
+    const publisher = new EventPublisher({ redis, repository });
+    const service = new ProfileService({ cache, repository, publisher });
+    const consumer = new StreamConsumer({ redis, cache, consumer: 'bench-poller' });
+    await consumer.ensureGroup();
+    const stop = new AbortController();
+    const polling = consumer.runFor(120_000, { signal: stop.signal });
+    const ids = Array.from({ length: 100 }, (_, i) => `b${String(i + 1).padStart(6, '0')}`);
+    for (let i = 0; i < updates; i++) {
+      const id = ids[i % ids.length]!;
+      await service.updateProfile(id, {
+        fullName: `Ndjock Samuel ${i}`,
+        avatar: '',
+        matricule: `${800000 + i}-C`,
+        ministere: 'MINESEC',
+      });
+    }
+    const lags: number[] = [];
+    let applied = 0;
+    // Stop the loop once every update has been consumed (or its budget ends).
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      const [pending] = (await redis.xpending('events:users', 'user-cache', '-', '+', 1)) as unknown[];
+      const length = Number(await redis.xlen('events:users'));
+      if (pending === undefined && length >= updates) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    stop.abort();
+    const pollReport = await polling;
+    lags.push(...pollReport.lagSamplesMs);
+    applied = pollReport.applied + pollReport.stale;
+    const eventLag = { ...summarize(lags), updates, appliedOrFresh: applied };
+
+    printTable('Prewarm (seed: 2,456 users in 47.32 s with 58 errors)', [
+      {
+        users,
+        batches: report.batches,
+        cached: report.cached,
+        errors: report.errors,
+        'wall s': round(report.durationMs / 1000, 2),
+        'configured pauses s': configuredPausesMs / 1000,
+        'overhead ms': prewarm.overheadMs,
+      },
+    ]);
+    printTable('Event lag, PUT commit → poller applied (ms)', [
+      { updates, 'events consumed': applied, p50: eventLag.p50, p99: eventLag.p99, mean: eventLag.mean },
+    ]);
+    return { prewarm, eventLag };
+  } finally {
+    await gateway.close();
+    await server.stop();
+    await db.close();
+  }
+}
