@@ -1,0 +1,180 @@
+/**
+ * Alarms and the operations dashboard. Custom metrics come from the handlers' Powertools Metrics
+ * (EMF), so their namespace, metric names and the `service` dimension must match what the code emits.
+ */
+import { Duration } from 'aws-cdk-lib';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  MathExpression,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { HttpVerb } from '../functionTable.js';
+import type { UserCacheApi } from './userCacheApi.js';
+
+/**
+ * Names the handlers emit (Powertools `addMetric`). Renaming one in code silently empties an alarm:
+ * change both together.
+ */
+export const CUSTOM_METRICS = {
+  /** Count of looked-up profiles Redis answered (hit, negative or tombstone): `functions/http/route.ts`. */
+  cacheHits: 'CacheHit',
+  /** Count of looked-up profiles Redis did not have. */
+  cacheMisses: 'CacheMiss',
+  /** Count of looked-up profiles read from PostgreSQL because Redis failed (status "unknown"). */
+  dbFallbacks: 'DbFallback',
+  /** Milliseconds between an event's occurredAt and the poller applying it; one value per event. */
+  eventLag: 'EventLag',
+  /** Count of stream entries the poller gave up on and dead-lettered. */
+  eventsDeadLettered: 'EventsDeadLettered',
+} as const;
+
+export interface AlarmThresholds {
+  /** Share of API requests answered 5xx, in percent, over 5 minutes. @default 1 */
+  readonly api5xxPercent: number;
+  /** p99 latency of the read route in ms, over 5 minutes. @default 500 */
+  readonly readLatencyP99Ms: number;
+  /** p99 age of events when applied, in ms (the poller runs every minute). @default 180000 */
+  readonly eventLagP99Ms: number;
+}
+
+export const DEFAULT_THRESHOLDS: AlarmThresholds = {
+  api5xxPercent: 1,
+  readLatencyP99Ms: 500,
+  eventLagP99Ms: 180_000,
+};
+
+export interface MonitoringProps {
+  readonly api: UserCacheApi;
+  /** The route whose p99 latency is alarmed on (GET /users/{id}). */
+  readonly readRoute: { method: HttpVerb; path: string };
+  /** EMF namespace (POWERTOOLS_METRICS_NAMESPACE). */
+  readonly namespace: string;
+  /** Powertools' default `service` dimension (POWERTOOLS_SERVICE_NAME). */
+  readonly service: string;
+  readonly schedulerDeadLetterQueue: IQueue;
+  readonly failureQueue: IQueue;
+  readonly thresholds?: Partial<AlarmThresholds>;
+  /** @default no alarm actions (alarms only show in the console) */
+  readonly alarmTopic?: ITopic;
+}
+
+const PERIOD = Duration.minutes(5);
+
+export class Monitoring extends Construct {
+  readonly alarms: Alarm[] = [];
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const t = { ...DEFAULT_THRESHOLDS, ...props.thresholds };
+    const custom = (metricName: string, statistic = 'Sum') =>
+      new Metric({
+        namespace: props.namespace,
+        metricName,
+        dimensionsMap: { service: props.service },
+        statistic,
+        period: PERIOD,
+      });
+    const { stage } = props.api;
+    const errors5xx = stage.metricServerError({ statistic: 'Sum', period: PERIOD });
+    const requests = stage.metricCount({ statistic: 'Sum', period: PERIOD });
+    const readLatency = (statistic: string) =>
+      props.api.metricForRoute('Latency', props.readRoute.method, props.readRoute.path, {
+        statistic,
+        period: PERIOD,
+      });
+    const queueDepth = (queue: IQueue) =>
+      queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: PERIOD });
+
+    const api5xxRate = new MathExpression({
+      expression: 'IF(requests > 0, 100 * errors / requests, 0)',
+      usingMetrics: { errors: errors5xx, requests },
+      label: 'API 5xx (%)',
+      period: PERIOD,
+    });
+    // The three lookup counters partition every profile looked up, so their sum is the total.
+    const lookups = {
+      hits: custom(CUSTOM_METRICS.cacheHits),
+      misses: custom(CUSTOM_METRICS.cacheMisses),
+      fallbacks: custom(CUSTOM_METRICS.dbFallbacks),
+    };
+    const share = (numerator: keyof typeof lookups, label: string) =>
+      new MathExpression({
+        expression: `IF(hits + misses + fallbacks > 0, 100 * ${numerator} / (hits + misses + fallbacks), 0)`,
+        usingMetrics: lookups,
+        label,
+        period: PERIOD,
+      });
+    const hitRate = share('hits', 'Cache hit rate (%)');
+    const dbShare = share('fallbacks', 'Redis failed, read from PostgreSQL (%)');
+    const eventLagP99 = custom(CUSTOM_METRICS.eventLag, 'p99');
+    const deadLettered = custom(CUSTOM_METRICS.eventsDeadLettered);
+
+    this.alarm('Api5xxRate', api5xxRate, t.api5xxPercent, 'More than the allowed share of API requests fail');
+    this.alarm(
+      'ReadLatencyP99',
+      readLatency('p99'),
+      t.readLatencyP99Ms,
+      'GET /users/{id} p99 latency too high',
+    );
+    this.alarm('EventLagP99', eventLagP99, t.eventLagP99Ms, 'Cache updates lag behind PostgreSQL');
+    this.alarm('EventsDeadLettered', deadLettered, 0, 'The poller dead-lettered stream entries');
+    this.alarm(
+      'SchedulerDeadLetters',
+      queueDepth(props.schedulerDeadLetterQueue),
+      0,
+      'Scheduler could not invoke',
+    );
+    this.alarm('FailedRuns', queueDepth(props.failureQueue), 0, 'A scheduled function run failed');
+    if (props.alarmTopic) {
+      for (const alarm of this.alarms) alarm.addAlarmAction(new SnsAction(props.alarmTopic));
+    }
+
+    this.dashboard = new Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(6) });
+    this.dashboard.addWidgets(
+      graph('Cache hit rate (%)', [hitRate]),
+      graph('PostgreSQL fallback share (%)', [dbShare]),
+      graph('GET /users/{id} latency (ms)', [readLatency('p50'), readLatency('p99')]),
+    );
+    this.dashboard.addWidgets(
+      graph('Event lag p99 (ms)', [eventLagP99]),
+      graph('Dead letters', [
+        deadLettered,
+        queueDepth(props.schedulerDeadLetterQueue),
+        queueDepth(props.failureQueue),
+      ]),
+      graph('API requests, 4xx and 5xx', [
+        requests,
+        stage.metricClientError({ statistic: 'Sum', period: PERIOD }),
+        errors5xx,
+      ]),
+    );
+  }
+
+  private alarm(id: string, metric: IMetric, threshold: number, description: string): void {
+    this.alarms.push(
+      new Alarm(this, id, {
+        metric,
+        threshold,
+        alarmDescription: description,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        // No traffic or no scheduled run is not a failure.
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+}
+
+function graph(title: string, left: IMetric[]): GraphWidget {
+  return new GraphWidget({ title, left, width: 8, height: 6 });
+}

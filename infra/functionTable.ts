@@ -1,0 +1,122 @@
+/**
+ * The ONE list of Lambda functions: what each runs, what triggers it, how big it is and which secrets
+ * it reads. The stack loops over it; the tests assert against it, so a new handler is one new row.
+ */
+
+/** Secrets a function may read; each maps to one `grantRead` and one `*_SECRET_ARN` variable. */
+export type SecretUse = 'upstash' | 'database';
+
+/** Who may call a route: the JWT must carry the read or the write scope (stack props name them). */
+export type Access = 'read' | 'write';
+
+export type HttpVerb = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+export type Trigger =
+  | { kind: 'route'; method: HttpVerb; path: string; access: Access }
+  | {
+      kind: 'schedule';
+      /** EventBridge Scheduler expression (UTC unless the stack passes a time zone). */
+      expression: string;
+      /**
+       * Drop an invocation not started within this age (Scheduler delivery and Lambda's async queue,
+       * minimum 60): a late run is superseded by the next scheduled one.
+       */
+      maxEventAgeSeconds: number;
+    };
+
+export interface FunctionSpec {
+  /** Construct id and function-name suffix; also the handler file's base name. */
+  readonly name: string;
+  /** Handler file, relative to the project root. */
+  readonly entry: string;
+  readonly description: string;
+  readonly trigger: Trigger;
+  /** MB. CPU scales with memory on Lambda, so latency-sensitive routes get more than they need in RAM. */
+  readonly memorySize: number;
+  readonly timeoutSeconds: number;
+  readonly secrets: readonly SecretUse[];
+}
+
+/**
+ * API timeouts stay well under API Gateway's 30 s integration limit; the handlers give up on Redis in
+ * 250 ms and on PostgreSQL in a few seconds, so 10 s only bounds a stuck connection.
+ */
+export const FUNCTIONS = [
+  {
+    name: 'getUser',
+    entry: 'functions/getUser.ts',
+    description: 'GET /users/{id}: one profile, cache first, PostgreSQL on miss',
+    trigger: { kind: 'route', method: 'GET', path: '/users/{id}', access: 'read' },
+    memorySize: 512,
+    timeoutSeconds: 10,
+    secrets: ['upstash', 'database'],
+  },
+  {
+    name: 'batchGetUsers',
+    entry: 'functions/batchGetUsers.ts',
+    description: 'GET /users/batch?ids=: up to 100 profiles in one Redis round trip',
+    trigger: { kind: 'route', method: 'GET', path: '/users/batch', access: 'read' },
+    memorySize: 512,
+    timeoutSeconds: 10,
+    secrets: ['upstash', 'database'],
+  },
+  {
+    name: 'putUser',
+    entry: 'functions/putUser.ts',
+    description: 'PUT /users/{id}: update a profile (If-Match), write-through to the cache',
+    trigger: { kind: 'route', method: 'PUT', path: '/users/{id}', access: 'write' },
+    memorySize: 512,
+    timeoutSeconds: 10,
+    secrets: ['upstash', 'database'],
+  },
+  {
+    name: 'createUser',
+    entry: 'functions/createUser.ts',
+    description: 'POST /users: create a profile',
+    trigger: { kind: 'route', method: 'POST', path: '/users', access: 'write' },
+    memorySize: 512,
+    timeoutSeconds: 10,
+    secrets: ['upstash', 'database'],
+  },
+  {
+    name: 'deleteUser',
+    entry: 'functions/deleteUser.ts',
+    description: 'DELETE /users/{id}: soft-delete a profile and tombstone the cache entry',
+    trigger: { kind: 'route', method: 'DELETE', path: '/users/{id}', access: 'write' },
+    memorySize: 512,
+    timeoutSeconds: 10,
+    secrets: ['upstash', 'database'],
+  },
+  {
+    name: 'getCacheStats',
+    entry: 'functions/getCacheStats.ts',
+    description: 'GET /cache/stats: hit rate and database fallback share from Redis counters',
+    trigger: { kind: 'route', method: 'GET', path: '/cache/stats', access: 'read' },
+    memorySize: 256,
+    timeoutSeconds: 10,
+    secrets: ['upstash', 'database'],
+  },
+  {
+    name: 'streamPoller',
+    entry: 'functions/streamPoller.ts',
+    description: 'Every minute: publish the outbox to the Redis stream and apply events to the cache',
+    trigger: { kind: 'schedule', expression: 'rate(1 minute)', maxEventAgeSeconds: 60 },
+    memorySize: 512,
+    // Must exceed POLLER_BUDGET_MS (the stack derives the budget from this timeout).
+    timeoutSeconds: 60,
+    secrets: ['upstash', 'database'],
+  },
+  {
+    name: 'prewarm',
+    entry: 'functions/prewarm.ts',
+    description: 'Daily: load recently active profiles into the cache in paced batches',
+    // 04:00 UTC is 05:00 in Douala (WAT, UTC+1, no daylight saving): before the morning peak.
+    trigger: { kind: 'schedule', expression: 'cron(0 4 * * ? *)', maxEventAgeSeconds: 3600 },
+    memorySize: 1024,
+    // Paced batches (PREWARM_PAUSE_MS between them) over a large user base need the full 15 minutes.
+    timeoutSeconds: 900,
+    secrets: ['upstash', 'database'],
+  },
+] as const satisfies readonly FunctionSpec[];
+
+export type FunctionName = (typeof FUNCTIONS)[number]['name'];

@@ -1,0 +1,365 @@
+/**
+ * The real Lambda bundles. `cdk synth` runs as `npm run synth` does (cdk.json → infra/app.ts, cdk-nag,
+ * local esbuild, offline); then each bundle is measured, checked for what it must not contain, loaded in
+ * a fresh Node process (no vitest, no TypeScript) and invoked there against real servers: Redis through
+ * the Upstash REST gateway, and PostgreSQL (DATABASE_URL's server in a fresh schema, else PGlite served
+ * over the wire protocol by pglite-socket, so the bundled `pg` talks to it like to RDS).
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../infra/constructs/cacheFunction.js';
+import { FUNCTIONS, type FunctionName } from '../infra/functionTable.js';
+import { migrate } from '../shared/db/migrate.js';
+import { createPgSql } from '../shared/pgSql.js';
+import type { ProfileFields } from '../shared/profile.js';
+import { ProfileRepository } from '../shared/profileRepository.js';
+import type { Sql } from '../shared/sql.js';
+import { UserCache } from '../shared/userCache.js';
+import { useTestDb } from './support/db.js';
+import { type TestRedis, useTestRedis } from './support/redis.js';
+
+const run = promisify(execFile);
+const STACK = 'NgomnaUserCache';
+const MAX_BUNDLE_BYTES = 300 * 1024;
+
+/**
+ * Runs in a fresh `node`: imports one bundle, calls its handler once per event (in order, in one
+ * environment, like warm Lambda invocations), writes what happened to BUNDLE_RESULT and exits (the
+ * pg pool and keep-alive sockets would otherwise keep the process alive).
+ */
+const RUNNER = `
+import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+const mod = await import(pathToFileURL(process.argv[2]).href);
+const context = {
+  functionName: 'bundle-test', awsRequestId: 'req-bundle-test', invokedFunctionArn: 'arn:aws:lambda:eu-west-1:111111111111:function:bundle-test',
+  getRemainingTimeInMillis: () => 60000, callbackWaitsForEmptyEventLoop: false,
+};
+const results = [];
+for (const event of JSON.parse(process.env.BUNDLE_EVENTS ?? '[]')) {
+  try {
+    results.push({ ok: true, value: (await mod.handler(event, context)) ?? null });
+  } catch (error) {
+    results.push({ ok: false, error: String(error?.stack ?? error) });
+  }
+}
+writeFileSync(process.env.BUNDLE_RESULT, JSON.stringify({ exports: Object.keys(mod), handler: typeof mod.handler, results }));
+process.exit(0);
+`;
+
+interface Bundle {
+  dir: string;
+  file: string;
+  bytes: number;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: handler results and the template are JSON, read by path.
+type Json = any;
+
+type Outcome = { ok: true; value: Json } | { ok: false; error: string };
+
+interface RunResult {
+  exports: string[];
+  handler: string;
+  results: Outcome[];
+}
+
+/** The handler's return value (fails the test with the error when the call threw). */
+function value(outcome: Outcome | undefined): Json {
+  if (!outcome?.ok) throw new Error(`handler failed: ${outcome?.error ?? 'no result'}`);
+  return outcome.value;
+}
+
+let outdir: string;
+const bundles = new Map<FunctionName, Bundle>();
+
+/** Runs `name`'s bundle in a fresh Node with only `env` (plus PATH), one handler call per event. */
+async function runBundle(name: FunctionName, env: Record<string, string>, events: unknown[] = []) {
+  const resultFile = join(outdir, `result-${randomBytes(4).toString('hex')}.json`);
+  await run(process.execPath, ['--enable-source-maps', join(outdir, 'runner.mjs'), bundles.get(name)!.file], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...env,
+      BUNDLE_EVENTS: JSON.stringify(events),
+      BUNDLE_RESULT: resultFile,
+    },
+    timeout: 60_000,
+  });
+  return JSON.parse(readFileSync(resultFile, 'utf8')) as RunResult;
+}
+
+beforeAll(async () => {
+  outdir = mkdtempSync(join(tmpdir(), 'user-cache-cdk-'));
+  writeFileSync(join(outdir, 'runner.mjs'), RUNNER);
+  // Stands in for the SDK the Node 24 runtime provides: bundles resolve `@aws-sdk/*` (and nothing
+  // else) by walking up from their asset directory to this node_modules.
+  mkdirSync(join(outdir, 'node_modules'));
+  symlinkSync(join(PROJECT_ROOT, 'node_modules', '@aws-sdk'), join(outdir, 'node_modules', '@aws-sdk'));
+  // No network but loopback: no telemetry, notices or version check (cdk.json disables the first two too).
+  await run('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--output', join(outdir, 'cdk.out')], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: '1', CDK_DISABLE_VERSION_CHECK: '1' },
+    maxBuffer: 32 * 1024 * 1024,
+    timeout: 230_000,
+  });
+  const template = JSON.parse(readFileSync(join(outdir, 'cdk.out', `${STACK}.template.json`), 'utf8'));
+  for (const resource of Object.values<Json>(template.Resources)) {
+    if (resource.Type !== 'AWS::Lambda::Function') continue;
+    const name = String(resource.Metadata['aws:cdk:path']).split('/')[1] as FunctionName;
+    const dir = join(outdir, 'cdk.out', resource.Metadata['aws:asset:path']);
+    const file = join(dir, 'index.mjs');
+    bundles.set(name, { dir, file, bytes: statSync(file).size });
+  }
+}, 240_000);
+
+afterAll(() => {
+  if (bundles.size > 0) {
+    console.info(
+      'Bundle sizes (minified ESM, KB):\n' +
+        [...bundles].map(([name, b]) => `  ${name.padEnd(16)} ${(b.bytes / 1024).toFixed(1)}`).join('\n'),
+    );
+  }
+  if (outdir) rmSync(outdir, { recursive: true, force: true });
+});
+
+describe('Lambda bundles (cdk synth)', () => {
+  it('synthesizes offline, cdk-nag included, with one bundled asset per function', () => {
+    expect([...bundles.keys()].sort()).toEqual(FUNCTIONS.map((f) => f.name).sort());
+    const report = JSON.parse(readFileSync(join(outdir, 'cdk.out', 'validation-report.json'), 'utf8'));
+    expect(report.pluginReports.flatMap((r: Json) => r.violations ?? [])).toEqual([]);
+  });
+
+  describe.each(FUNCTIONS.map((f) => f.name))('%s', (name) => {
+    it('is one minified ESM file under 300 KB, with its source map', () => {
+      const bundle = bundles.get(name)!;
+      expect(readdirSync(bundle.dir).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+      expect(bundle.bytes).toBeLessThan(MAX_BUNDLE_BYTES);
+      const code = readFileSync(bundle.file, 'utf8');
+      // The createRequire banner comes first, so CommonJS dependencies can `require` in ESM.
+      expect(code.startsWith("import { createRequire } from 'module';")).toBe(true);
+    });
+
+    it('bundles neither PGlite nor the AWS SDK (the runtime ships it)', () => {
+      const map = JSON.parse(readFileSync(`${bundles.get(name)!.file}.map`, 'utf8')) as { sources: string[] };
+      expect(map.sources.some((s) => s.includes(`functions/${name}.ts`))).toBe(true);
+      expect(map.sources.filter((s) => /@electric-sql\/|@aws-sdk\/|\/local\//.test(s))).toEqual([]);
+    });
+
+    it('loads in a fresh Node process without any configuration and exports an async handler', async () => {
+      const loaded = await runBundle(name, {});
+      expect(loaded.exports).toContain('handler');
+      expect(loaded.handler).toBe('function');
+    });
+  });
+});
+
+describe('bundled handlers against real Redis and PostgreSQL', () => {
+  let redis: TestRedis;
+  let db: { url: string; sql: Sql; cleanup(): Promise<void> };
+  let repository: ProfileRepository;
+  let env: Record<string, string>;
+  let n = 0;
+  const newId = () => `bundle-${Date.now().toString(36)}-${n++}`;
+  const fields: ProfileFields = {
+    fullName: 'Ngono Ébénézer',
+    avatar: 'https://avatars.ngomna.cm/1.jpg',
+    matricule: '007',
+    ministere: 'MINFOP',
+  };
+
+  beforeAll(async () => {
+    redis = await useTestRedis();
+    db = await startDatabase();
+    repository = new ProfileRepository({ sql: db.sql });
+    // The same variables functions/config.ts reads on Lambda, with env sources instead of secret ARNs.
+    env = {
+      UPSTASH_REDIS_REST_URL: redis.gateway.url,
+      UPSTASH_REDIS_REST_TOKEN: redis.gateway.token,
+      DATABASE_URL: db.url,
+      DATABASE_SSL: 'disable',
+      CACHE_KEY_PREFIX: redis.keyPrefix,
+      EVENTS_STREAM: `${redis.keyPrefix}events:users`,
+      POWERTOOLS_LOG_LEVEL: 'ERROR',
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+  }, 60_000);
+
+  afterAll(async () => {
+    await redis?.cleanup();
+    await db?.cleanup();
+  });
+
+  it('createUser stores the profile in PostgreSQL and answers 201', async () => {
+    const id = newId();
+    const { results } = await runBundle('createUser', env, [
+      apiEvent('POST', '/users', { body: { id, ...fields } }),
+    ]);
+    expect(results[0]).toMatchObject({ ok: true, value: { statusCode: 201 } });
+    expect(await repository.getById(id)).toMatchObject({ userId: id, ...fields, version: 1 });
+  });
+
+  it('getUser answers from PostgreSQL on a miss and fills the cache', async () => {
+    const id = newId();
+    await repository.create(id, fields);
+    const { results } = await runBundle('getUser', env, [
+      apiEvent('GET', '/users/{id}', { pathParameters: { id } }),
+      apiEvent('GET', '/users/{id}', { pathParameters: { id } }),
+    ]);
+    for (const result of results) {
+      expect(result).toMatchObject({ ok: true, value: { statusCode: 200 } });
+      expect(JSON.parse(value(result).body)).toMatchObject({ userId: id, ...fields, version: 1 });
+    }
+    const cache = new UserCache({ redis: redis.redis, keyPrefix: redis.keyPrefix });
+    expect(await cache.get(id)).toMatchObject({ status: 'hit', profile: { userId: id, version: 1 } });
+  });
+
+  it('batchGetUsers returns the profiles found and lists the ids not found', async () => {
+    const [a, missing] = [newId(), newId()];
+    await repository.create(a, fields);
+    const { results } = await runBundle('batchGetUsers', env, [
+      apiEvent('GET', '/users/batch', { query: { ids: `${a},${missing}` } }),
+    ]);
+    expect(results[0]).toMatchObject({ ok: true, value: { statusCode: 200 } });
+    const body = JSON.parse(value(results[0]).body);
+    expect(body.users.map((u: { userId: string }) => u.userId)).toEqual([a]);
+    expect(body.notFound).toEqual([missing]);
+  });
+
+  it('putUser updates the profile when If-Match names the current version', async () => {
+    const id = newId();
+    await repository.create(id, fields);
+    const { results } = await runBundle('putUser', env, [
+      apiEvent('PUT', '/users/{id}', {
+        pathParameters: { id },
+        headers: { 'if-match': '"1"' },
+        body: { ...fields, fullName: 'Ngono É. Ébénézer' },
+      }),
+    ]);
+    expect(results[0]).toMatchObject({ ok: true, value: { statusCode: 200 } });
+    expect(await repository.getById(id)).toMatchObject({ fullName: 'Ngono É. Ébénézer', version: 2 });
+  });
+
+  it('deleteUser soft-deletes the profile and answers 204', async () => {
+    const id = newId();
+    await repository.create(id, fields);
+    const { results } = await runBundle('deleteUser', env, [
+      apiEvent('DELETE', '/users/{id}', { pathParameters: { id } }),
+    ]);
+    expect(results[0]).toMatchObject({ ok: true, value: { statusCode: 204 } });
+    expect((await repository.getById(id))?.deletedAt).toEqual(expect.any(Number));
+  });
+
+  it('getCacheStats answers 200 with the hit rate', async () => {
+    const { results } = await runBundle('getCacheStats', env, [apiEvent('GET', '/cache/stats')]);
+    expect(results[0]).toMatchObject({ ok: true, value: { statusCode: 200 } });
+    expect(JSON.parse(value(results[0]).body)).toHaveProperty('hitRate');
+  });
+
+  it('streamPoller relays unpublished outbox rows to the stream within its budget', async () => {
+    const id = newId();
+    await repository.create(id, fields);
+    // EventBridge Scheduler sends `{}` when the target has no input. A short budget ends the loop early.
+    const { results } = await runBundle('streamPoller', { ...env, POLLER_BUDGET_MS: '2000' }, [{}]);
+    expect(results[0]).toMatchObject({ ok: true, value: { status: 'done', report: { errors: 0 } } });
+    expect(value(results[0]).report.relayed).toBeGreaterThanOrEqual(1);
+    expect(await redis.redis.xlen(env.EVENTS_STREAM!)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('prewarm completes a scheduled run', async () => {
+    const { results } = await runBundle('prewarm', env, [{}]);
+    expect(results[0]).toMatchObject({
+      ok: true,
+      value: { status: 'done', report: { complete: true, errors: 0, failedBatches: 0 } },
+    });
+  });
+});
+
+/** A per-file PostgreSQL reachable over TCP by the bundled `pg`, migrated, with a `Sql` for the test. */
+async function startDatabase(): Promise<{ url: string; sql: Sql; cleanup(): Promise<void> }> {
+  const databaseUrl = process.env.DATABASE_URL?.trim();
+  if (databaseUrl) {
+    const testDb = await useTestDb({ max: 2 });
+    // The handler's pool gets the test schema through the URL (pg passes `options` at startup).
+    const url = new URL(databaseUrl);
+    url.searchParams.set('options', `-c search_path=${testDb.schema}`);
+    return { url: url.toString(), sql: testDb.sql, cleanup: testDb.cleanup };
+  }
+  const pglite = await PGlite.create();
+  const server = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port: 0, maxConnections: 8 });
+  await server.start();
+  const url = `postgres://postgres@${server.getServerConn()}/postgres`;
+  const sql = createPgSql({ connectionString: url, max: 1 });
+  await migrate(sql);
+  return {
+    url,
+    sql,
+    async cleanup() {
+      await sql.close();
+      await server.stop();
+      await pglite.close();
+    },
+  };
+}
+
+interface ApiEventOptions {
+  pathParameters?: Record<string, string>;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+/** An API Gateway HTTP API (payload 2.0) event as the JWT authorizer passes it on, with both scopes. */
+function apiEvent(method: string, route: string, opts: ApiEventOptions = {}) {
+  const rawPath = route.replace(/\{(\w+)\}/g, (_, key: string) =>
+    encodeURIComponent(opts.pathParameters?.[key] ?? ''),
+  );
+  const rawQueryString = new URLSearchParams(opts.query ?? {}).toString();
+  const now = Date.now();
+  return {
+    version: '2.0',
+    routeKey: `${method} ${route}`,
+    rawPath,
+    rawQueryString,
+    headers: {
+      ...(opts.body !== undefined && { 'content-type': 'application/json' }),
+      ...opts.headers,
+    },
+    ...(opts.query && { queryStringParameters: opts.query }),
+    ...(opts.pathParameters && { pathParameters: opts.pathParameters }),
+    ...(opts.body !== undefined && { body: JSON.stringify(opts.body) }),
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '111111111111',
+      apiId: 'bundletest',
+      domainName: 'bundletest.execute-api.eu-west-1.amazonaws.com',
+      domainPrefix: 'bundletest',
+      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'vitest' },
+      requestId: `req-${now.toString(36)}`,
+      routeKey: `${method} ${route}`,
+      stage: '$default',
+      time: new Date(now).toUTCString(),
+      timeEpoch: now,
+      authorizer: {
+        jwt: { claims: { sub: 'bundle-test', scope: 'users.read users.write' }, scopes: null },
+        principalId: '',
+        integrationLatency: 0,
+      },
+    },
+  };
+}

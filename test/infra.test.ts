@@ -1,0 +1,556 @@
+/**
+ * The CDK stack, verified by synthesis only (no AWS account): template assertions and cdk-nag.
+ * Bundling is skipped here (`aws:cdk:bundling-stacks: []`); test/bundles.test.ts really bundles.
+ */
+import { App, type CfnResource, Stack, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Vpc } from 'aws-cdk-lib/aws-ec2';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { CacheFunction } from '../infra/constructs/cacheFunction.js';
+import { FORBIDDEN_ENV } from '../infra/constructs/environment.js';
+import { CUSTOM_METRICS } from '../infra/constructs/monitoring.js';
+import { FUNCTIONS, type FunctionName, type SecretUse } from '../infra/functionTable.js';
+import { UserCacheStack, type UserCacheStackProps } from '../infra/userCacheStack.js';
+import { ConfigError } from '../shared/errors.js';
+
+const DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ngomna/db-AbCdEf';
+const UPSTASH_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ngomna/upstash-GhIjKl';
+const ALARM_TOPIC_ARN = 'arn:aws:sns:eu-west-1:111111111111:ngomna-oncall';
+
+const BASE_PROPS: UserCacheStackProps = {
+  jwtIssuer: 'https://auth.ngomna.test/realms/ngomna',
+  jwtAudience: ['ngomna-app'],
+  databaseSecretArn: DB_SECRET_ARN,
+};
+
+const ROUTES = FUNCTIONS.flatMap((f) => (f.trigger.kind === 'route' ? [{ ...f, trigger: f.trigger }] : []));
+const SCHEDULED = FUNCTIONS.flatMap((f) =>
+  f.trigger.kind === 'schedule' ? [{ ...f, trigger: f.trigger }] : [],
+);
+
+// biome-ignore lint/suspicious/noExplicitAny: synthesized CloudFormation is untyped JSON, read by path.
+type Json = Record<string, any>;
+
+let defaultSynth: ReturnType<typeof synthNew> | undefined;
+
+/** Synthesizes the stack; the default one (no props, no changes) once per file, as tests only read it. */
+function synth(props: Partial<UserCacheStackProps> = {}, configure?: (stack: Stack) => void) {
+  if (Object.keys(props).length > 0 || configure) return synthNew(props, configure);
+  defaultSynth ??= synthNew();
+  return defaultSynth;
+}
+
+function synthNew(props: Partial<UserCacheStackProps> = {}, configure?: (stack: Stack) => void) {
+  // Skipping bundling keeps each synthesis in the milliseconds.
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new UserCacheStack(app, 'UserCache', { ...BASE_PROPS, ...props });
+  configure?.(stack);
+  const template = Template.fromStack(stack);
+  const logicalId = (construct: IConstruct) =>
+    stack.resolve(stack.getLogicalId(construct.node.defaultChild as CfnResource)) as string;
+  const fnId = (name: FunctionName) => logicalId(stack.functions[name].function);
+  return { app, stack, template, fnId, logicalId };
+}
+
+/** An existing VPC, imported by id: no VPC resources (and no VPC findings) in the stack under test. */
+function importedVpc() {
+  return Vpc.fromVpcAttributes(new Stack(new App(), 'Lookup'), 'Vpc', {
+    vpcId: 'vpc-0123456789abcdef0',
+    availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+    privateSubnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0aaaaaaaaaaaaaaa2'],
+  });
+}
+
+function lambdas(template: Template): Record<string, Json> {
+  return template.findResources('AWS::Lambda::Function');
+}
+
+function envOf(template: Template, fnLogicalId: string): Record<string, unknown> {
+  return lambdas(template)[fnLogicalId]?.Properties.Environment.Variables ?? {};
+}
+
+function nagFindings(app: App): string[] {
+  return new AwsSolutionsChecks()
+    .validateScope(app)
+    .violations.flatMap((v) =>
+      v.violatingResources.map((r) => `${v.severity} ${v.ruleName} at ${r.constructPath}`),
+    );
+}
+
+/** Which secrets (by kind) each function's role may read, from the IAM policies in the template. */
+function secretReaders(template: Template, fnId: (n: FunctionName) => string, upstashRef: unknown) {
+  const roleToFn = new Map<string, FunctionName>();
+  for (const spec of FUNCTIONS) {
+    const role = lambdas(template)[fnId(spec.name)]!.Properties.Role['Fn::GetAtt'][0] as string;
+    roleToFn.set(role, spec.name);
+  }
+  const readers = new Map<string, Set<SecretUse>>();
+  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+    for (const statement of policy.Properties.PolicyDocument.Statement as Json[]) {
+      const actions = [statement.Action].flat();
+      if (!actions.includes('secretsmanager:GetSecretValue')) continue;
+      for (const resource of [statement.Resource].flat()) {
+        const kind: SecretUse | 'other' =
+          resource === DB_SECRET_ARN
+            ? 'database'
+            : JSON.stringify(resource) === JSON.stringify(upstashRef)
+              ? 'upstash'
+              : 'other';
+        for (const role of policy.Properties.Roles as Json[]) {
+          const who = roleToFn.get(role.Ref) ?? `role ${role.Ref}`;
+          readers.set(who, (readers.get(who) ?? new Set()).add(kind as SecretUse));
+        }
+      }
+    }
+  }
+  return readers;
+}
+
+function expectEncryptedTlsOnlyQueue(template: Template, queueId: string): void {
+  expect(template.findResources('AWS::SQS::Queue')[queueId]?.Properties).toMatchObject({
+    SqsManagedSseEnabled: true,
+  });
+  template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+    Queues: [{ Ref: queueId }],
+    PolicyDocument: {
+      Statement: Match.arrayWith([
+        Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      ]),
+    },
+  });
+}
+
+describe('UserCacheStack', () => {
+  describe('HTTP API', () => {
+    it('routes every API function behind the JWT authorizer with its read or write scope', () => {
+      const { template, fnId } = synth();
+      template.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length);
+      const authorizerId = Object.keys(template.findResources('AWS::ApiGatewayV2::Authorizer'))[0];
+      const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
+      for (const { trigger, name } of ROUTES) {
+        const routes = template.findResources('AWS::ApiGatewayV2::Route', {
+          Properties: { RouteKey: `${trigger.method} ${trigger.path}` },
+        });
+        const route = Object.values(routes)[0];
+        expect(route?.Properties, `${trigger.method} ${trigger.path}`).toMatchObject({
+          AuthorizationType: 'JWT',
+          AuthorizerId: { Ref: authorizerId },
+          AuthorizationScopes: [trigger.access === 'read' ? 'users.read' : 'users.write'],
+        });
+        const integrationId = route!.Properties.Target['Fn::Join'][1][1].Ref as string;
+        expect(integrations[integrationId]!.Properties.IntegrationUri).toEqual({
+          'Fn::GetAtt': [fnId(name), 'Arn'],
+        });
+      }
+    });
+
+    it('requires the scopes given as props, and passes them to the functions', () => {
+      const { template, fnId } = synth({ readScope: 'profiles:read', writeScope: 'profiles:write' });
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: 'GET /users/{id}',
+        AuthorizationScopes: ['profiles:read'],
+      });
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: 'DELETE /users/{id}',
+        AuthorizationScopes: ['profiles:write'],
+      });
+      expect(envOf(template, fnId('getUser'))).toMatchObject({
+        AUTH_READ_SCOPE: 'profiles:read',
+        AUTH_WRITE_SCOPE: 'profiles:write',
+      });
+    });
+
+    it('validates tokens against the issuer and audiences given as props', () => {
+      const { template } = synth({ jwtAudience: ['ngomna-app', 'ngomna-admin'] });
+      template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 1);
+      template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+        AuthorizerType: 'JWT',
+        IdentitySource: ['$request.header.Authorization'],
+        JwtConfiguration: { Issuer: BASE_PROPS.jwtIssuer, Audience: ['ngomna-app', 'ngomna-admin'] },
+      });
+    });
+
+    it('throttles the $default stage and writes JSON access logs to a log group with retention', () => {
+      const { template, stack } = synth({ throttle: { rateLimit: 50, burstLimit: 100 } });
+      const logGroupId = stack.resolve(
+        stack.getLogicalId(stack.api.accessLogs.node.defaultChild as CfnResource),
+      );
+      template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        StageName: '$default',
+        AutoDeploy: true,
+        DefaultRouteSettings: {
+          ThrottlingRateLimit: 50,
+          ThrottlingBurstLimit: 100,
+          DetailedMetricsEnabled: true,
+        },
+        AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [logGroupId, 'Arn'] } },
+      });
+      const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0]!;
+      const format = JSON.parse(stage.Properties.AccessLogSettings.Format);
+      expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status' });
+      template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    });
+
+    it('has no CORS configuration by default', () => {
+      const api = Object.values(synth().template.findResources('AWS::ApiGatewayV2::Api'))[0]!;
+      expect(api.Properties.CorsConfiguration).toBeUndefined();
+    });
+
+    it('answers CORS preflights for the origins given as props', () => {
+      const { template } = synth({ cors: { allowOrigins: ['https://app.ngomna.cm'] } });
+      template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+        CorsConfiguration: {
+          AllowOrigins: ['https://app.ngomna.cm'],
+          AllowMethods: Match.arrayWith(['GET', 'PUT', 'POST', 'DELETE']),
+          AllowHeaders: Match.arrayWith(['authorization', 'if-match']),
+        },
+      });
+    });
+  });
+
+  describe('functions', () => {
+    it('runs every function of the table on nodejs24.x, arm64, with its memory and timeout', () => {
+      const { template, fnId } = synth();
+      template.resourceCountIs('AWS::Lambda::Function', FUNCTIONS.length);
+      for (const spec of FUNCTIONS) {
+        expect(lambdas(template)[fnId(spec.name)]?.Properties, spec.name).toMatchObject({
+          Runtime: 'nodejs24.x',
+          Architectures: ['arm64'],
+          Handler: 'index.handler',
+          MemorySize: spec.memorySize,
+          Timeout: spec.timeoutSeconds,
+        });
+      }
+    });
+
+    it('gives every function its own log group with retention, and source maps', () => {
+      const { template, stack, fnId, logicalId } = synth({ logRetention: RetentionDays.TWO_WEEKS });
+      for (const spec of FUNCTIONS) {
+        const fn = lambdas(template)[fnId(spec.name)]!.Properties;
+        const logGroupId = logicalId(stack.functions[spec.name].logGroup);
+        expect(fn.LoggingConfig, spec.name).toEqual({ LogGroup: { Ref: logGroupId } });
+        expect(template.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties).toEqual({
+          RetentionInDays: 14,
+        });
+        expect(fn.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+      }
+    });
+
+    it('sets the Powertools variables and the settings given as props', () => {
+      const { template, fnId } = synth({
+        settings: { keyPrefix: 'prod:', ttlSeconds: 86_400, prewarmSource: 'sql', logLevel: 'DEBUG' },
+        serviceName: 'user-cache-prod',
+      });
+      for (const spec of FUNCTIONS) {
+        expect(envOf(template, fnId(spec.name)), spec.name).toMatchObject({
+          POWERTOOLS_SERVICE_NAME: 'user-cache-prod',
+          POWERTOOLS_METRICS_NAMESPACE: 'NgomnaUserCache',
+          POWERTOOLS_LOG_LEVEL: 'DEBUG',
+          CACHE_KEY_PREFIX: 'prod:',
+          CACHE_TTL_SECONDS: '86400',
+          PREWARM_SOURCE: 'sql',
+        });
+      }
+    });
+
+    it('leaves unset settings to the defaults of functions/config.ts', () => {
+      const { template, fnId } = synth();
+      const env = envOf(template, fnId('getUser'));
+      for (const name of ['CACHE_KEY_PREFIX', 'CACHE_TTL_SECONDS', 'REDIS_TIMEOUT_MS', 'EVENTS_STREAM']) {
+        expect(env).not.toHaveProperty(name);
+      }
+    });
+
+    it('gives the poller a budget that ends before its timeout', () => {
+      const { template, fnId } = synth();
+      const poller = lambdas(template)[fnId('streamPoller')]!.Properties;
+      const budgetMs = Number(poller.Environment.Variables.POLLER_BUDGET_MS);
+      expect(budgetMs).toBeGreaterThan(0);
+      expect(budgetMs).toBeLessThan(poller.Timeout * 1000);
+    });
+
+    it('reserves poller concurrency only when the stack prop allows it', () => {
+      const without = synth();
+      expect(lambdas(without.template)[without.fnId('streamPoller')]!.Properties).not.toHaveProperty(
+        'ReservedConcurrentExecutions',
+      );
+      const withReserve = synth({ reservePollerConcurrency: true });
+      const functions = lambdas(withReserve.template);
+      expect(functions[withReserve.fnId('streamPoller')]!.Properties.ReservedConcurrentExecutions).toBe(1);
+      const reserved = Object.values(functions).filter((f) => 'ReservedConcurrentExecutions' in f.Properties);
+      expect(reserved).toHaveLength(1);
+    });
+
+    it('trusts the RDS CA bundle only where TLS to PostgreSQL is on', () => {
+      const tls = synth();
+      expect(envOf(tls.template, tls.fnId('getUser')).NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
+      const plain = synth({ databaseSsl: 'disable' });
+      expect(envOf(plain.template, plain.fnId('getUser'))).toMatchObject({ DATABASE_SSL: 'disable' });
+      expect(envOf(plain.template, plain.fnId('getUser'))).not.toHaveProperty('NODE_EXTRA_CA_CERTS');
+    });
+
+    it('puts the database functions in the VPC given as props', () => {
+      const outside = synth();
+      for (const spec of FUNCTIONS) {
+        expect(lambdas(outside.template)[outside.fnId(spec.name)]!.Properties).not.toHaveProperty(
+          'VpcConfig',
+        );
+      }
+      const { template, fnId } = synth({ network: { vpc: importedVpc() } });
+      for (const spec of FUNCTIONS) {
+        const inVpc = (spec.secrets as readonly SecretUse[]).includes('database');
+        const config = lambdas(template)[fnId(spec.name)]!.Properties.VpcConfig;
+        if (!inVpc) expect(config, spec.name).toBeUndefined();
+        else {
+          expect(config, spec.name).toMatchObject({
+            SubnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0aaaaaaaaaaaaaaa2'],
+            SecurityGroupIds: [expect.anything()],
+          });
+        }
+      }
+    });
+  });
+
+  describe('secrets', () => {
+    it('lets each function read exactly the secrets its table row names, and nothing else does', () => {
+      const { template, fnId, stack } = synth();
+      const upstashRef = stack.resolve(stack.upstashSecret.secretArn);
+      const readers = secretReaders(template, fnId, upstashRef);
+      expect(Object.fromEntries(readers)).toEqual(
+        Object.fromEntries(FUNCTIONS.map((f) => [f.name, new Set(f.secrets)])),
+      );
+    });
+
+    it('passes secret ARNs to the functions, never secret values', () => {
+      const { template, fnId, stack } = synth();
+      for (const spec of FUNCTIONS) {
+        const env = envOf(template, fnId(spec.name));
+        for (const name of FORBIDDEN_ENV) expect(env, spec.name).not.toHaveProperty(name);
+        expect(JSON.stringify(env)).not.toContain('{{resolve:secretsmanager');
+        expect(env).toMatchObject({
+          DATABASE_SECRET_ARN: DB_SECRET_ARN,
+          UPSTASH_SECRET_ARN: stack.resolve(stack.upstashSecret.secretArn),
+        });
+      }
+    });
+
+    it('creates the Upstash secret with a generated placeholder, so no value sits in the template', () => {
+      const { template } = synth();
+      template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+      const secret = Object.values(template.findResources('AWS::SecretsManager::Secret'))[0]!;
+      expect(secret.Properties).not.toHaveProperty('SecretString');
+      expect(secret.Properties.GenerateSecretString).toMatchObject({ GenerateStringKey: 'token' });
+    });
+
+    it('imports the Upstash secret when its ARN is given', () => {
+      const { template, fnId } = synth({ upstashSecretArn: UPSTASH_SECRET_ARN });
+      template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+      expect(envOf(template, fnId('getUser')).UPSTASH_SECRET_ARN).toBe(UPSTASH_SECRET_ARN);
+      template.hasOutput('UpstashSecretArn', { Value: UPSTASH_SECRET_ARN });
+    });
+
+    it('refuses an environment that would carry a secret value', () => {
+      const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Refuse');
+      const create = () =>
+        new CacheFunction(stack, 'Leaky', {
+          spec: FUNCTIONS[0],
+          logRetention: RetentionDays.ONE_DAY,
+          environment: { DATABASE_URL: 'postgres://user:secret@db/ngomna' },
+        });
+      expect(create).toThrow(ConfigError);
+      expect(stack.node.tryFindChild('Leaky')).toBeUndefined();
+      expect(create).toThrow(/DATABASE_URL must not be set/);
+    });
+  });
+
+  describe('schedules', () => {
+    it('invokes the poller every minute and prewarm daily at 04:00 UTC (05:00 in Douala)', () => {
+      const { template, fnId } = synth();
+      template.resourceCountIs('AWS::Scheduler::Schedule', SCHEDULED.length);
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: 'rate(1 minute)',
+        Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId('streamPoller'), 'Arn'] } }),
+      });
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: 'cron(0 4 * * ? *)',
+        Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId('prewarm'), 'Arn'] } }),
+      });
+    });
+
+    it('takes the prewarm schedule from props', () => {
+      const { template, fnId } = synth({ prewarmSchedule: 'cron(30 3 ? * MON-FRI *)' });
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: 'cron(30 3 ? * MON-FRI *)',
+        Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId('prewarm'), 'Arn'] } }),
+      });
+    });
+
+    it('never retries a scheduled run and dead-letters undeliverable ones to an encrypted, TLS-only queue', () => {
+      const { template, fnId } = synth();
+      const dlqIds = new Set<string>();
+      for (const spec of SCHEDULED) {
+        const [schedule] = Object.values(
+          template.findResources('AWS::Scheduler::Schedule', {
+            Properties: { Target: { Arn: { 'Fn::GetAtt': [fnId(spec.name), 'Arn'] } } },
+          }),
+        );
+        expect(schedule?.Properties.Target.RetryPolicy, spec.name).toEqual({
+          MaximumRetryAttempts: 0,
+          MaximumEventAgeInSeconds: spec.trigger.maxEventAgeSeconds,
+        });
+        dlqIds.add(schedule!.Properties.Target.DeadLetterConfig.Arn['Fn::GetAtt'][0]);
+      }
+      expect(dlqIds.size).toBe(1);
+      expectEncryptedTlsOnlyQueue(template, [...dlqIds][0]!);
+    });
+
+    it('sends failed async runs of scheduled functions to the failure queue, without Lambda retries', () => {
+      const { template, fnId } = synth();
+      const configs = Object.values(template.findResources('AWS::Lambda::EventInvokeConfig'));
+      expect(configs.map((c) => c.Properties.FunctionName.Ref).sort()).toEqual(
+        SCHEDULED.map((f) => fnId(f.name)).sort(),
+      );
+      const failureQueues = new Set<string>();
+      for (const spec of SCHEDULED) {
+        const config = configs.find((c) => c.Properties.FunctionName.Ref === fnId(spec.name))!;
+        expect(config.Properties, spec.name).toMatchObject({
+          MaximumRetryAttempts: 0,
+          MaximumEventAgeInSeconds: spec.trigger.maxEventAgeSeconds,
+        });
+        failureQueues.add(config.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0]);
+      }
+      expect(failureQueues.size).toBe(1);
+      expectEncryptedTlsOnlyQueue(template, [...failureQueues][0]!);
+    });
+  });
+
+  describe('monitoring', () => {
+    it('alarms on API 5xx rate, read p99 latency, event lag, dead letters and failed runs', () => {
+      const { template } = synth();
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Metrics: Match.arrayWith([
+          Match.objectLike({ Expression: 'IF(requests > 0, 100 * errors / requests, 0)' }),
+        ]),
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/ApiGateway',
+        MetricName: 'Latency',
+        ExtendedStatistic: 'p99',
+        Dimensions: [
+          Match.objectLike({ Name: 'ApiId' }),
+          { Name: 'Method', Value: 'GET' },
+          { Name: 'Resource', Value: '/users/{id}' },
+          { Name: 'Stage', Value: '$default' },
+        ],
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'NgomnaUserCache',
+        MetricName: CUSTOM_METRICS.eventLag,
+        ExtendedStatistic: 'p99',
+        Dimensions: [{ Name: 'service', Value: 'user-cache' }],
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: CUSTOM_METRICS.eventsDeadLettered,
+        Threshold: 0,
+      });
+      const queueAlarms = template.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0 },
+      });
+      expect(Object.keys(queueAlarms)).toHaveLength(2);
+    });
+
+    it('notifies the SNS topic given as props from every alarm', () => {
+      const { template } = synth({ alarmTopicArn: ALARM_TOPIC_ARN });
+      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+      expect(alarms).toHaveLength(6);
+      for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([ALARM_TOPIC_ARN]);
+    });
+
+    it('has a dashboard with hit rate, fallback share, latency, event lag and dead letters', () => {
+      const { template } = synth();
+      const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0]!;
+      const body = JSON.stringify(dashboard.Properties.DashboardBody);
+      for (const text of [
+        'Cache hit rate',
+        'PostgreSQL fallback share',
+        'p50',
+        'p99',
+        CUSTOM_METRICS.cacheHits,
+        CUSTOM_METRICS.cacheMisses,
+        CUSTOM_METRICS.dbFallbacks,
+        CUSTOM_METRICS.eventLag,
+        'Dead letters',
+      ]) {
+        expect(body).toContain(text);
+      }
+    });
+  });
+
+  describe('outputs', () => {
+    it('exports the API URL, the Upstash secret ARN and the dashboard name', () => {
+      const { template, stack, logicalId } = synth();
+      template.hasOutput('ApiUrl', { Value: Match.objectLike({ 'Fn::Join': Match.anyValue() }) });
+      template.hasOutput('UpstashSecretArn', { Value: stack.resolve(stack.upstashSecret.secretArn) });
+      template.hasOutput('DashboardName', { Value: { Ref: logicalId(stack.monitoring.dashboard) } });
+    });
+  });
+
+  describe('cdk-nag (AwsSolutions)', () => {
+    it('has no unacknowledged error or warning with the default props', () => {
+      expect(nagFindings(synth().app)).toEqual([]);
+    });
+
+    it('has no unacknowledged error or warning with every option on', () => {
+      const { app } = synth({
+        upstashSecretArn: UPSTASH_SECRET_ARN,
+        alarmTopicArn: ALARM_TOPIC_ARN,
+        cors: { allowOrigins: ['https://app.ngomna.cm'] },
+        reservePollerConcurrency: true,
+        network: { vpc: importedVpc() },
+      });
+      expect(nagFindings(app)).toEqual([]);
+    });
+
+    it('still reports findings nobody acknowledged', () => {
+      const { app } = synth({}, (stack) => new Queue(stack, 'Stray'));
+      const findings = nagFindings(app);
+      expect(findings).toContain('error AwsSolutions-SQS3 at UserCache/Stray/Resource');
+      expect(findings).toContain('error AwsSolutions-SQS4 at UserCache/Stray/Resource');
+    });
+
+    it('gives every acknowledgement a written reason', () => {
+      const { app } = synth({ network: { vpc: importedVpc() } });
+      const acknowledgements: [string, string][] = [];
+      for (const construct of app.node.findAll()) {
+        for (const entry of construct.node.metadata) {
+          if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+          acknowledgements.push(
+            ...(Object.entries(entry.data as Record<string, string>) as [string, string][]),
+          );
+        }
+      }
+      expect(acknowledgements.length).toBeGreaterThan(0);
+      for (const [id, reason] of acknowledgements) {
+        expect(reason.split(' ').length, id).toBeGreaterThanOrEqual(8);
+      }
+    });
+
+    it('makes synthesis fail through the validation plugin on an unacknowledged error', () => {
+      // As infra/app.ts registers it; the plugin runs once, at the app's first synthesis.
+      const appWithNag = (configure?: (stack: Stack) => void) => {
+        const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+        const stack = new UserCacheStack(app, 'UserCache', BASE_PROPS);
+        configure?.(stack);
+        Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+        return app;
+      };
+      expect(() => appWithNag().synth()).not.toThrow();
+      expect(() => appWithNag((stack) => new Queue(stack, 'Stray')).synth()).toThrow(/AwsSolutions-SQS3/);
+    });
+  });
+});
