@@ -36,6 +36,12 @@ export interface StartRedisServerOptions {
    */
   dataDir?: string;
   /**
+   * AOF fsync policy when `dataDir` is set. `always` acknowledges a write only once it is on disk (what
+   * Upstash promises), so a SIGKILLed server loses nothing it acknowledged; chaos runs need that.
+   * @default 'everysec' (redis' own default)
+   */
+  appendfsync?: 'always' | 'everysec' | 'no';
+  /**
    * The redis-server executable.
    * @default 'redis-server' found on process.env.PATH
    */
@@ -100,8 +106,8 @@ export async function startRedisServer(opts: StartRedisServerOptions = {}): Prom
   for (let attempt = 1; ; attempt++) {
     const port = opts.port ?? (await freePort());
     try {
-      const proc = await spawnRedis(binary, port, opts.dataDir, timeoutMs);
-      return new OwnedRedisServer(binary, port, opts.dataDir, timeoutMs, proc);
+      const proc = await spawnRedis(binary, port, opts.dataDir, timeoutMs, opts.appendfsync);
+      return new OwnedRedisServer(binary, port, opts.dataDir, timeoutMs, proc, opts.appendfsync);
     } catch (err) {
       if (opts.port !== undefined || attempt >= 5 || !(err instanceof PortInUseError)) throw err;
     }
@@ -131,6 +137,7 @@ class OwnedRedisServer implements RedisServerHandle {
     private readonly dataDir: string | undefined,
     private readonly timeoutMs: number,
     proc: RunningRedis,
+    private readonly appendfsync?: StartRedisServerOptions['appendfsync'],
   ) {
     this.url = `redis://127.0.0.1:${port}`;
     this.#proc = proc;
@@ -167,7 +174,7 @@ class OwnedRedisServer implements RedisServerHandle {
 
   async restart(): Promise<void> {
     await this.stop();
-    this.#proc = await spawnRedis(this.binary, this.port, this.dataDir, this.timeoutMs);
+    this.#proc = await spawnRedis(this.binary, this.port, this.dataDir, this.timeoutMs, this.appendfsync);
   }
 }
 
@@ -176,10 +183,17 @@ async function spawnRedis(
   port: number,
   dataDir: string | undefined,
   timeoutMs: number,
+  appendfsync?: StartRedisServerOptions['appendfsync'],
 ): Promise<RunningRedis> {
-  const persistence = dataDir ? ['--appendonly', 'yes', '--dir', dataDir] : ['--appendonly', 'no'];
+  const fsync = appendfsync ? ['--appendfsync', appendfsync] : [];
+  const persistence = dataDir ? ['--appendonly', 'yes', '--dir', dataDir, ...fsync] : ['--appendonly', 'no'];
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence];
-  const child = spawn(binary, [...args, '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Detached (own process group): a terminal's Ctrl-C must reach only the owner, which then stops
+  // redis in order; otherwise redis dies first and the owner's shutdown hits a closed socket.
+  const child = spawn(binary, [...args, '--loglevel', 'warning'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let output = '';
   const collect = (chunk: Buffer): void => {
     output = (output + chunk.toString('utf8')).slice(-4_000);
@@ -238,6 +252,8 @@ function spawnWatchdog(pid: number): ChildProcess {
   const script = 'read -r _; kill -TERM "$1" 2>/dev/null';
   const watchdog = spawn('/bin/sh', ['-c', script, 'redis-watchdog', String(pid)], {
     stdio: ['pipe', 'ignore', 'ignore'],
+    // Out of the terminal's process group too, or Ctrl-C would kill the watchdog before it is needed.
+    detached: true,
   });
   watchdog.unref();
   (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
