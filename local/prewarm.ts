@@ -1,32 +1,13 @@
-/**
- * `npm run prewarm [-- --source sql|activity] [--batch-size 500] [--pause-ms 1500] [--window-days 7]
- *                    [--data-dir .local]`
- *
- * Runs the Lambda's prewarm code against the local stack, with a progress bar on stderr:
- * - PostgreSQL: DATABASE_URL, else the PGlite directory `<data-dir>/pgdata`;
- * - Redis: UPSTASH_REDIS_REST_URL + UPSTASH_REDIS_REST_TOKEN when set (e.g. the gateway `npm start`
- *   prints, to warm a running stack), else REDIS_URL or the redis-server of `<data-dir>/redis`, behind a
- *   local Upstash gateway started for this run.
- * `.local` is used by one process at a time: with `npm start` running, pass the URLs it prints.
- * Exit code 0 when every batch was warmed, 1 otherwise (details on stdout).
- */
-import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Redis } from '@upstash/redis';
 import { loadConfig } from '../functions/config.js';
 import { RedisActivitySource, SqlActivitySource } from '../shared/activitySources.js';
 import { LeaseHeldError } from '../shared/errors.js';
 import { Lease } from '../shared/lease.js';
 import { Prewarmer, type PrewarmProgress } from '../shared/prewarmer.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
-import { createRedisClient } from '../shared/redisClient.js';
 import { UserCache } from '../shared/userCache.js';
-import { openLocalDatabase } from './database.js';
-import { acquireRedis, resolveRedisBinary, startRedisServer } from './redisServer.js';
-import { startUpstashGateway } from './upstashGateway.js';
+import { type CliClients, openCliClients } from './cliClients.js';
 
 const env = process.env;
 const { values } = parseArgs({
@@ -64,16 +45,12 @@ function parseConfig() {
   }
 }
 
-const DATA_DIR = values['data-dir'];
-const cleanups: Array<() => Promise<unknown>> = [];
+let clients: CliClients | undefined;
 let exitCode = 1;
 try {
-  const usesLocalDir =
-    !env.DATABASE_URL?.trim() || !(env.UPSTASH_REDIS_REST_URL?.trim() || env.REDIS_URL?.trim());
-  if (usesLocalDir) await refuseIfStackRuns();
-  const db = await openLocalDatabase({ dataDir: join(DATA_DIR, 'pgdata') });
-  cleanups.push(() => db.sql.close());
-  const redis = await connectRedis();
+  clients = await openCliClients({ dataDir: values['data-dir'], redisTimeoutMs: config.redisTimeoutMs });
+  const { redis, sql, describe } = clients;
+  const db = { sql, describe };
   const cache = new UserCache({ redis, ...config.cache, trackActivity: false });
   const { batchSize, pauseMs, windowDays, source } = config.prewarm;
   console.error(`prewarm: ${db.describe}, source ${source}, batches of ${batchSize}, ${pauseMs} ms apart`);
@@ -104,42 +81,9 @@ try {
       : `prewarm failed: ${error instanceof Error ? error.message : String(error)}`,
   );
 } finally {
-  while (cleanups.length > 0)
-    await cleanups
-      .pop()?.()
-      .catch(() => {});
+  await clients?.close();
 }
 process.exit(exitCode);
-
-/** The Upstash REST endpoint given in env, or a gateway in front of REDIS_URL / `.local/redis`. */
-async function connectRedis(): Promise<Redis> {
-  const url = env.UPSTASH_REDIS_REST_URL?.trim();
-  const token = env.UPSTASH_REDIS_REST_TOKEN?.trim();
-  if (url && token) return createRedisClient({ url, token, timeoutMs: config.redisTimeoutMs });
-  const server = env.REDIS_URL?.trim()
-    ? await acquireRedis(env)
-    : await startRedisServer({ binary: resolveRedisBinary(env.PATH), dataDir: join(DATA_DIR, 'redis') });
-  cleanups.push(() => server.stop());
-  const gatewayToken = randomBytes(24).toString('base64url');
-  const gateway = await startUpstashGateway({ redisUrl: server.url, token: gatewayToken });
-  cleanups.push(() => gateway.close());
-  return createRedisClient({ url: gateway.url, token: gatewayToken, timeoutMs: config.redisTimeoutMs });
-}
-
-/** PGlite and the AOF of `.local` belong to one process at a time (see localStack's stack.pid). */
-async function refuseIfStackRuns(): Promise<void> {
-  const pid = Number((await readFile(join(DATA_DIR, 'stack.pid'), 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 0) return;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    // EPERM: alive, but another user's process.
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return;
-  }
-  throw new Error(
-    `npm start is running (pid ${pid}) and owns .local: set DATABASE_URL and the UPSTASH_REDIS_REST_URL/TOKEN it prints, or stop it first`,
-  );
-}
 
 function drawProgress(p: PrewarmProgress): void {
   const done = p.cached + p.skippedFresh + p.notFound + p.errors;
