@@ -35,7 +35,21 @@ export interface FunctionSpec {
   readonly memorySize: number;
   readonly timeoutSeconds: number;
   readonly secrets: readonly SecretUse[];
+  /**
+   * Variables for this function only. They override the stack-wide settings (`props.settings`) but
+   * not what the stack derives per function (secret ARNs, POLLER_BUDGET_MS, NODE_EXTRA_CA_CERTS).
+   * @default none
+   */
+  readonly environment?: Readonly<Record<string, string>>;
 }
+
+/**
+ * Scheduled jobs have nobody waiting on them, and they send big commands: a 500-profile fenced write
+ * is one Lua call of 100+ KB (over 1 MB at the field size limits). The API's 250 ms Redis timeout
+ * would abort it mid-flight and the retry would resend all of it, so they wait up to 2 s. API
+ * functions keep the 250 ms default: there a slow Redis must fall back to PostgreSQL quickly.
+ */
+const SCHEDULED_ENVIRONMENT = { REDIS_TIMEOUT_MS: '2000' } as const;
 
 /**
  * API timeouts stay well under API Gateway's 30 s integration limit; the handlers give up on Redis in
@@ -105,6 +119,7 @@ export const FUNCTIONS = [
     // Must exceed POLLER_BUDGET_MS (the stack derives the budget from this timeout).
     timeoutSeconds: 60,
     secrets: ['upstash', 'database'],
+    environment: SCHEDULED_ENVIRONMENT,
   },
   {
     name: 'prewarm',
@@ -116,6 +131,21 @@ export const FUNCTIONS = [
     // Paced batches (PREWARM_PAUSE_MS between them) over a large user base need the full 15 minutes.
     timeoutSeconds: 900,
     secrets: ['upstash', 'database'],
+    environment: SCHEDULED_ENVIRONMENT,
+  },
+  {
+    name: 'audit',
+    entry: 'functions/audit.ts',
+    description: 'Hourly: compare a sample of cached profiles with PostgreSQL, report differences',
+    // A run later than 30 minutes is dropped: the next one is due soon and audits a fresh sample.
+    trigger: { kind: 'schedule', expression: 'rate(1 hour)', maxEventAgeSeconds: 1800 },
+    memorySize: 512,
+    // The default sample (AUDIT_SAMPLE_SIZE=1000) is two 500-id rounds plus a 1 s recheck pause: seconds.
+    // 5 minutes leaves room for the largest sample (100 000 ids, 200 rounds) on a slow day.
+    timeoutSeconds: 300,
+    // SCAN and HGETALL on Redis, the same ids read back from PostgreSQL.
+    secrets: ['upstash', 'database'],
+    environment: SCHEDULED_ENVIRONMENT,
   },
 ] as const satisfies readonly FunctionSpec[];
 

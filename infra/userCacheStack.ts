@@ -1,6 +1,6 @@
 /**
  * The whole service in one environment-agnostic stack: HTTP API → Lambda functions (from
- * `FUNCTIONS`) → Upstash Redis + PostgreSQL, scheduled poller and prewarm, alarms and a dashboard.
+ * `FUNCTIONS`) → Upstash Redis + PostgreSQL, scheduled poller, prewarm and audit, alarms and a dashboard.
  */
 import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -15,7 +15,7 @@ import { FailureQueue } from './constructs/failureQueue.js';
 import { type AlarmThresholds, Monitoring } from './constructs/monitoring.js';
 import { ScheduledRuns } from './constructs/scheduledRuns.js';
 import { type CorsOptions, UserCacheApi } from './constructs/userCacheApi.js';
-import { FUNCTIONS, type FunctionName } from './functionTable.js';
+import { FUNCTIONS, type FunctionName, type FunctionSpec } from './functionTable.js';
 
 export interface UserCacheStackProps extends StackProps {
   /** Issuer (`iss`) of the access tokens, e.g. a Cognito user pool or Keycloak realm URL. */
@@ -52,7 +52,7 @@ export interface UserCacheStackProps extends StackProps {
    * runs; new accounts often cannot reserve (minimum 10 unreserved). @default false
    */
   readonly reservePollerConcurrency?: boolean;
-  /** Non-secret tuning of cache, stream and prewarm. @default config.ts defaults */
+  /** Non-secret tuning of cache, stream, prewarm and audit. @default config.ts defaults */
   readonly settings?: CacheSettings;
   /** Retention of function logs and API access logs. @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
@@ -104,17 +104,20 @@ export class UserCacheStack extends Stack {
     };
     const failures = new FailureQueue(this, 'FailedRuns').queue;
     const functions: Partial<Record<FunctionName, CacheFunction>> = {};
-    for (const spec of FUNCTIONS) {
+    for (const spec of FUNCTIONS as readonly FunctionSpec[]) {
+      const name = spec.name as FunctionName;
       const isPoller = spec.name === 'streamPoller';
-      const usesDatabase = (spec.secrets as readonly string[]).includes('database');
+      const usesDatabase = spec.secrets.includes('database');
       if (isPoller && spec.timeoutSeconds * 1000 <= POLLER_SAFETY_MARGIN_MS) {
         throw new ConfigError('streamPoller timeout must exceed its safety margin');
       }
-      const fn = new CacheFunction(this, spec.name, {
+      const fn = new CacheFunction(this, name, {
         spec,
         logRetention,
+        // Row overrides beat stack-wide settings; values the stack derives per function beat both.
         environment: {
           ...environment,
+          ...spec.environment,
           ...(usesDatabase && props.databaseSsl !== 'disable' && RDS_CA_ENV),
           ...(isPoller && { POLLER_BUDGET_MS: String(spec.timeoutSeconds * 1000 - POLLER_SAFETY_MARGIN_MS) }),
         },
@@ -125,7 +128,7 @@ export class UserCacheStack extends Stack {
       if (spec.trigger.kind === 'schedule') {
         fn.sendAsyncFailuresTo(failures, Duration.seconds(spec.trigger.maxEventAgeSeconds));
       }
-      functions[spec.name] = fn;
+      functions[name] = fn;
     }
     this.functions = functions as Record<FunctionName, CacheFunction>;
 

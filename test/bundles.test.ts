@@ -1,30 +1,21 @@
 /**
- * The real Lambda bundles. `cdk synth` runs as `npm run synth` does (cdk.json → infra/app.ts, cdk-nag,
- * local esbuild, offline); then each bundle is measured, checked for what it must not contain, loaded in
- * a fresh Node process (no vitest, no TypeScript) and invoked there against real servers: Redis through
- * the Upstash REST gateway, and PostgreSQL (DATABASE_URL's server in a fresh schema, else PGlite served
- * over the wire protocol by pglite-socket, so the bundled `pg` talks to it like to RDS).
+ * The real Lambda bundles, synthesized as `npm run synth` does (infra/lambdaBundles.ts); then each
+ * bundle is measured, checked for what it must not contain, loaded in a fresh Node process (no vitest,
+ * no TypeScript) and invoked there against real servers: Redis through the Upstash REST gateway, and
+ * PostgreSQL (DATABASE_URL's server in a fresh schema, else PGlite served over the wire protocol by
+ * pglite-socket, so the bundled `pg` talks to it like to RDS).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../infra/constructs/cacheFunction.js';
 import { FUNCTIONS, type FunctionName } from '../infra/functionTable.js';
+import { type LambdaBundle, synthLambdaBundles } from '../infra/lambdaBundles.js';
 import { migrate } from '../shared/db/migrate.js';
 import { createPgSql } from '../shared/pgSql.js';
 import type { ProfileFields } from '../shared/profile.js';
@@ -35,7 +26,6 @@ import { useTestDb } from './support/db.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 const run = promisify(execFile);
-const STACK = 'NgomnaUserCache';
 const MAX_BUNDLE_BYTES = 300 * 1024;
 
 /**
@@ -63,12 +53,6 @@ writeFileSync(process.env.BUNDLE_RESULT, JSON.stringify({ exports: Object.keys(m
 process.exit(0);
 `;
 
-interface Bundle {
-  dir: string;
-  file: string;
-  bytes: number;
-}
-
 // biome-ignore lint/suspicious/noExplicitAny: handler results and the template are JSON, read by path.
 type Json = any;
 
@@ -87,7 +71,8 @@ function value(outcome: Outcome | undefined): Json {
 }
 
 let outdir: string;
-const bundles = new Map<FunctionName, Bundle>();
+let cdkOut: string;
+const bundles = new Map<FunctionName, LambdaBundle>();
 
 /** Runs `name`'s bundle in a fresh Node with only `env` (plus PATH), one handler call per event. */
 async function runBundle(name: FunctionName, env: Record<string, string>, events: unknown[] = []) {
@@ -107,25 +92,9 @@ async function runBundle(name: FunctionName, env: Record<string, string>, events
 beforeAll(async () => {
   outdir = mkdtempSync(join(tmpdir(), 'user-cache-cdk-'));
   writeFileSync(join(outdir, 'runner.mjs'), RUNNER);
-  // Stands in for the SDK the Node 24 runtime provides: bundles resolve `@aws-sdk/*` (and nothing
-  // else) by walking up from their asset directory to this node_modules.
-  mkdirSync(join(outdir, 'node_modules'));
-  symlinkSync(join(PROJECT_ROOT, 'node_modules', '@aws-sdk'), join(outdir, 'node_modules', '@aws-sdk'));
-  // No network but loopback: no telemetry, notices or version check (cdk.json disables the first two too).
-  await run('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--output', join(outdir, 'cdk.out')], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: '1', CDK_DISABLE_VERSION_CHECK: '1' },
-    maxBuffer: 32 * 1024 * 1024,
-    timeout: 230_000,
-  });
-  const template = JSON.parse(readFileSync(join(outdir, 'cdk.out', `${STACK}.template.json`), 'utf8'));
-  for (const resource of Object.values<Json>(template.Resources)) {
-    if (resource.Type !== 'AWS::Lambda::Function') continue;
-    const name = String(resource.Metadata['aws:cdk:path']).split('/')[1] as FunctionName;
-    const dir = join(outdir, 'cdk.out', resource.Metadata['aws:asset:path']);
-    const file = join(dir, 'index.mjs');
-    bundles.set(name, { dir, file, bytes: statSync(file).size });
-  }
+  const synth = await synthLambdaBundles(outdir);
+  cdkOut = synth.cdkOut;
+  for (const [name, bundle] of synth.bundles) bundles.set(name, bundle);
 }, 240_000);
 
 afterAll(() => {
@@ -141,7 +110,7 @@ afterAll(() => {
 describe('Lambda bundles (cdk synth)', () => {
   it('synthesizes offline, cdk-nag included, with one bundled asset per function', () => {
     expect([...bundles.keys()].sort()).toEqual(FUNCTIONS.map((f) => f.name).sort());
-    const report = JSON.parse(readFileSync(join(outdir, 'cdk.out', 'validation-report.json'), 'utf8'));
+    const report = JSON.parse(readFileSync(join(cdkOut, 'validation-report.json'), 'utf8'));
     expect(report.pluginReports.flatMap((r: Json) => r.violations ?? [])).toEqual([]);
   });
 
@@ -279,6 +248,29 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
     expect(results[0]).toMatchObject({ ok: true, value: { status: 'done', report: { errors: 0 } } });
     expect(value(results[0]).report.relayed).toBeGreaterThanOrEqual(1);
     expect(await redis.redis.xlen(env.EVENTS_STREAM!)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('audit reports a cached entry that disagrees with PostgreSQL, and only that one', async () => {
+    const [consistent, ahead] = [newId(), newId()];
+    const cache = new UserCache({ redis: redis.redis, keyPrefix: redis.keyPrefix });
+    await cache.set((await repository.create(consistent, fields)).profile);
+    // A version PostgreSQL never had (a rolled-back write): "ahead" is reported without a grace period.
+    const { profile } = await repository.create(ahead, fields);
+    await cache.set({ ...profile, version: 3 });
+    // As deployed: the row's REDIS_TIMEOUT_MS, and a sample larger than this file's cached entries.
+    const { results } = await runBundle(
+      'audit',
+      { ...env, REDIS_TIMEOUT_MS: '2000', AUDIT_SAMPLE_SIZE: '500' },
+      [{}],
+    );
+    const report = value(results[0]);
+    expect(report.checked).toBeGreaterThanOrEqual(2);
+    expect(report.unknown).toBe(0);
+    // Everything else this file cached went through the handlers, so it must agree with PostgreSQL.
+    expect(report.findings).toEqual([
+      { userId: ahead, kind: 'ahead', cachedVersion: 3, dbVersion: 1, ageMs: expect.any(Number) },
+    ]);
+    expect(report).toMatchObject({ inconsistent: 1, byKind: { ahead: 1 } });
   });
 
   it('prewarm completes a scheduled run', async () => {

@@ -2,6 +2,8 @@
  * The CDK stack, verified by synthesis only (no AWS account): template assertions and cdk-nag.
  * Bundling is skipped here (`aws:cdk:bundling-stacks: []`); test/bundles.test.ts really bundles.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, type CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Vpc } from 'aws-cdk-lib/aws-ec2';
@@ -10,7 +12,7 @@ import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
-import { CacheFunction } from '../infra/constructs/cacheFunction.js';
+import { CacheFunction, PROJECT_ROOT } from '../infra/constructs/cacheFunction.js';
 import { FORBIDDEN_ENV } from '../infra/constructs/environment.js';
 import { CUSTOM_METRICS } from '../infra/constructs/monitoring.js';
 import { FUNCTIONS, type FunctionName, type SecretUse } from '../infra/functionTable.js';
@@ -242,7 +244,13 @@ describe('UserCacheStack', () => {
 
     it('sets the Powertools variables and the settings given as props', () => {
       const { template, fnId } = synth({
-        settings: { keyPrefix: 'prod:', ttlSeconds: 86_400, prewarmSource: 'sql', logLevel: 'DEBUG' },
+        settings: {
+          keyPrefix: 'prod:',
+          ttlSeconds: 86_400,
+          prewarmSource: 'sql',
+          auditSampleSize: 250,
+          logLevel: 'DEBUG',
+        },
         serviceName: 'user-cache-prod',
       });
       for (const spec of FUNCTIONS) {
@@ -253,7 +261,29 @@ describe('UserCacheStack', () => {
           CACHE_KEY_PREFIX: 'prod:',
           CACHE_TTL_SECONDS: '86400',
           PREWARM_SOURCE: 'sql',
+          AUDIT_SAMPLE_SIZE: '250',
         });
+      }
+    });
+
+    it('gives the scheduled functions a 2 s Redis timeout and leaves the API ones on the default', () => {
+      const { template, fnId } = synth();
+      expect(SCHEDULED.map((f) => f.name).sort()).toEqual(['audit', 'prewarm', 'streamPoller']);
+      for (const spec of SCHEDULED) {
+        expect(envOf(template, fnId(spec.name)).REDIS_TIMEOUT_MS, spec.name).toBe('2000');
+      }
+      for (const spec of ROUTES) {
+        expect(envOf(template, fnId(spec.name)), spec.name).not.toHaveProperty('REDIS_TIMEOUT_MS');
+      }
+    });
+
+    it('keeps the scheduled functions at 2 s when the stack-wide Redis timeout is set', () => {
+      const { template, fnId } = synth({ settings: { redisTimeoutMs: 400 } });
+      for (const spec of ROUTES) {
+        expect(envOf(template, fnId(spec.name)).REDIS_TIMEOUT_MS, spec.name).toBe('400');
+      }
+      for (const spec of SCHEDULED) {
+        expect(envOf(template, fnId(spec.name)).REDIS_TIMEOUT_MS, spec.name).toBe('2000');
       }
     });
 
@@ -368,7 +398,7 @@ describe('UserCacheStack', () => {
   });
 
   describe('schedules', () => {
-    it('invokes the poller every minute and prewarm daily at 04:00 UTC (05:00 in Douala)', () => {
+    it('invokes the poller every minute, prewarm daily at 04:00 UTC (05:00 in Douala), the audit hourly', () => {
       const { template, fnId } = synth();
       template.resourceCountIs('AWS::Scheduler::Schedule', SCHEDULED.length);
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
@@ -378,6 +408,35 @@ describe('UserCacheStack', () => {
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
         ScheduleExpression: 'cron(0 4 * * ? *)',
         Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId('prewarm'), 'Arn'] } }),
+      });
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: 'rate(1 hour)',
+        Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId('audit'), 'Arn'] } }),
+      });
+    });
+
+    it('invokes the audit hourly, once per due run, with both secrets', () => {
+      const { template, fnId, stack } = synth();
+      const [schedule, ...others] = Object.values(
+        template.findResources('AWS::Scheduler::Schedule', {
+          Properties: { Target: { Arn: { 'Fn::GetAtt': [fnId('audit'), 'Arn'] } } },
+        }),
+      );
+      expect(others).toEqual([]);
+      expect(schedule?.Properties).toMatchObject({
+        ScheduleExpression: 'rate(1 hour)',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        Target: { RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 1800 } },
+      });
+      // Lambda's own async retries would run the audit again on top of the next scheduled run.
+      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: fnId('audit') },
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: 1800,
+      });
+      expect(envOf(template, fnId('audit'))).toMatchObject({
+        DATABASE_SECRET_ARN: DB_SECRET_ARN,
+        UPSTASH_SECRET_ARN: stack.resolve(stack.upstashSecret.secretArn),
       });
     });
 
@@ -429,9 +488,9 @@ describe('UserCacheStack', () => {
   });
 
   describe('monitoring', () => {
-    it('alarms on API 5xx rate, read p99 latency, event lag, dead letters and failed runs', () => {
+    it('alarms on API 5xx rate, read p99 latency, event lag, dead letters, failed runs and the audit', () => {
       const { template } = synth();
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Metrics: Match.arrayWith([
           Match.objectLike({ Expression: 'IF(requests > 0, 100 * errors / requests, 0)' }),
@@ -464,14 +523,57 @@ describe('UserCacheStack', () => {
       expect(Object.keys(queueAlarms)).toHaveLength(2);
     });
 
+    it('alarms as soon as one audit run reports an inconsistent entry', () => {
+      const { template } = synth();
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'NgomnaUserCache',
+        MetricName: CUSTOM_METRICS.inconsistentEntries,
+        Dimensions: [{ Name: 'service', Value: 'user-cache' }],
+        Statistic: 'Sum',
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
+      });
+    });
+
+    it('takes the alarm thresholds from props', () => {
+      const { template } = synth({
+        alarmThresholds: { inconsistentEntries: 5, eventLagP99Ms: 600_000 },
+        serviceName: 'user-cache-prod',
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: CUSTOM_METRICS.inconsistentEntries,
+        Dimensions: [{ Name: 'service', Value: 'user-cache-prod' }],
+        Threshold: 5,
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: CUSTOM_METRICS.eventLag,
+        Threshold: 600_000,
+      });
+    });
+
+    it('watches metric names the handlers really emit', () => {
+      const sources = ['functions', 'functions/http']
+        .flatMap((dir) =>
+          readdirSync(join(PROJECT_ROOT, dir))
+            .filter((file) => file.endsWith('.ts'))
+            .map((file) => readFileSync(join(PROJECT_ROOT, dir, file), 'utf8')),
+        )
+        .join('\n');
+      for (const name of Object.values(CUSTOM_METRICS)) {
+        expect(sources, name).toMatch(new RegExp(`addMetric\\(\\s*'${name}'`));
+      }
+    });
+
     it('notifies the SNS topic given as props from every alarm', () => {
       const { template } = synth({ alarmTopicArn: ALARM_TOPIC_ARN });
       const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-      expect(alarms).toHaveLength(6);
+      expect(alarms).toHaveLength(7);
       for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([ALARM_TOPIC_ARN]);
     });
 
-    it('has a dashboard with hit rate, fallback share, latency, event lag and dead letters', () => {
+    it('has a dashboard with hit rate, fallback share, latency, event lag, dead letters and the audit', () => {
       const { template } = synth();
       const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0]!;
       const body = JSON.stringify(dashboard.Properties.DashboardBody);
@@ -485,6 +587,9 @@ describe('UserCacheStack', () => {
         CUSTOM_METRICS.dbFallbacks,
         CUSTOM_METRICS.eventLag,
         'Dead letters',
+        CUSTOM_METRICS.inconsistentEntries,
+        CUSTOM_METRICS.inconsistencyMaxAge,
+        CUSTOM_METRICS.auditChecked,
       ]) {
         expect(body).toContain(text);
       }

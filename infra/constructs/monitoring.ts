@@ -35,6 +35,14 @@ export const CUSTOM_METRICS = {
   eventLag: 'EventLag',
   /** Count of stream entries the poller gave up on and dead-lettered. */
   eventsDeadLettered: 'EventsDeadLettered',
+  /** Cached entries the hourly audit compared with PostgreSQL: `functions/audit.ts`. */
+  auditChecked: 'AuditChecked',
+  /** Audited entries that still disagreed with PostgreSQL after a recheck (stale, resurrected…). */
+  inconsistentEntries: 'InconsistentEntries',
+  /** Audited entries Redis could not answer for. */
+  auditUnknown: 'AuditUnknown',
+  /** Age in ms of the oldest disagreement found by one audit run (only emitted when there is one). */
+  inconsistencyMaxAge: 'InconsistencyMaxAgeMs',
 } as const;
 
 export interface AlarmThresholds {
@@ -44,12 +52,15 @@ export interface AlarmThresholds {
   readonly readLatencyP99Ms: number;
   /** p99 age of events when applied, in ms (the poller runs every minute). @default 180000 */
   readonly eventLagP99Ms: number;
+  /** Entries one audit run found inconsistent with PostgreSQL (after its recheck). @default 0 */
+  readonly inconsistentEntries: number;
 }
 
 export const DEFAULT_THRESHOLDS: AlarmThresholds = {
   api5xxPercent: 1,
   readLatencyP99Ms: 500,
   eventLagP99Ms: 180_000,
+  inconsistentEntries: 0,
 };
 
 export interface MonitoringProps {
@@ -68,6 +79,8 @@ export interface MonitoringProps {
 }
 
 const PERIOD = Duration.minutes(5);
+/** The audit runs hourly: graphed per hour so each run is one point, not a lone spike among gaps. */
+const AUDIT_PERIOD = Duration.hours(1);
 
 export class Monitoring extends Construct {
   readonly alarms: Alarm[] = [];
@@ -76,13 +89,13 @@ export class Monitoring extends Construct {
   constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
     const t = { ...DEFAULT_THRESHOLDS, ...props.thresholds };
-    const custom = (metricName: string, statistic = 'Sum') =>
+    const custom = (metricName: string, statistic = 'Sum', period = PERIOD) =>
       new Metric({
         namespace: props.namespace,
         metricName,
         dimensionsMap: { service: props.service },
         statistic,
-        period: PERIOD,
+        period,
       });
     const { stage } = props.api;
     const errors5xx = stage.metricServerError({ statistic: 'Sum', period: PERIOD });
@@ -118,6 +131,8 @@ export class Monitoring extends Construct {
     const dbShare = share('fallbacks', 'Redis failed, read from PostgreSQL (%)');
     const eventLagP99 = custom(CUSTOM_METRICS.eventLag, 'p99');
     const deadLettered = custom(CUSTOM_METRICS.eventsDeadLettered);
+    const audit = (name: keyof typeof CUSTOM_METRICS, statistic = 'Sum') =>
+      custom(CUSTOM_METRICS[name], statistic, AUDIT_PERIOD);
 
     this.alarm('Api5xxRate', api5xxRate, t.api5xxPercent, 'More than the allowed share of API requests fail');
     this.alarm(
@@ -135,6 +150,14 @@ export class Monitoring extends Construct {
       'Scheduler could not invoke',
     );
     this.alarm('FailedRuns', queueDepth(props.failureQueue), 0, 'A scheduled function run failed');
+    // A 5-minute period: the alarm fires as soon as a run reports and clears before the next run,
+    // so every bad run notifies again instead of the alarm sitting in ALARM unnoticed.
+    this.alarm(
+      'InconsistentEntries',
+      custom(CUSTOM_METRICS.inconsistentEntries),
+      t.inconsistentEntries,
+      'The hourly audit found cached profiles that disagree with PostgreSQL',
+    );
     if (props.alarmTopic) {
       for (const alarm of this.alarms) alarm.addAlarmAction(new SnsAction(props.alarmTopic));
     }
@@ -158,6 +181,14 @@ export class Monitoring extends Construct {
         errors5xx,
       ]),
     );
+    this.dashboard.addWidgets(
+      graph(
+        'Audit: inconsistent entries (left), oldest difference in ms (right)',
+        [audit('inconsistentEntries')],
+        [audit('inconsistencyMaxAge', 'Maximum')],
+      ),
+      graph('Audit: entries checked and unreadable', [audit('auditChecked'), audit('auditUnknown')]),
+    );
   }
 
   private alarm(id: string, metric: IMetric, threshold: number, description: string): void {
@@ -175,6 +206,6 @@ export class Monitoring extends Construct {
   }
 }
 
-function graph(title: string, left: IMetric[]): GraphWidget {
-  return new GraphWidget({ title, left, width: 8, height: 6 });
+function graph(title: string, left: IMetric[], right?: IMetric[]): GraphWidget {
+  return new GraphWidget({ title, left, right, width: 8, height: 6 });
 }
