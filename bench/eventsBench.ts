@@ -24,7 +24,8 @@ export interface EventsBenchResult {
   eventLag: Figures & { updates: number; appliedOrFresh: number };
 }
 
-async function openDatabase(): Promise<{ sql: Sql; close(): Promise<void> }> {
+/** PGlite in memory, or a throwaway schema on DATABASE_URL's server (dropped by `close()`). */
+export async function openDatabase(): Promise<{ sql: Sql; close(): Promise<void> }> {
   const url = process.env.DATABASE_URL;
   if (!url) {
     const sql = await createPgliteSql();
