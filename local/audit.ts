@@ -7,12 +7,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../functions/config.js';
 import { type AuditReport, ConsistencyAuditor } from '../shared/auditor.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import type { Sql } from '../shared/sql.js';
 import { UserCache } from '../shared/userCache.js';
 import { type CliClients, openCliClients } from './cliClients.js';
+import { loadLocalConfig } from './localConfig.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,14 +27,7 @@ const env = process.env;
 let clients: CliClients | undefined;
 let exitCode = 2;
 try {
-  // The one config parser; credentials come from cliClients, so placeholders satisfy it here.
-  const config = loadConfig({
-    ...env,
-    UPSTASH_SECRET_ARN: undefined,
-    DATABASE_SECRET_ARN: undefined,
-    UPSTASH_REDIS_REST_URL: 'http://127.0.0.1/',
-    UPSTASH_REDIS_REST_TOKEN: 'local',
-    DATABASE_URL: 'postgres://local/local',
+  const config = loadLocalConfig(env, {
     AUDIT_SAMPLE_SIZE: values.sample ?? env.AUDIT_SAMPLE_SIZE,
   });
   clients = await openCliClients({ dataDir: values['data-dir'], redisTimeoutMs: 2_000 });

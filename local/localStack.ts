@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import * as batchGetUsers from '../functions/batchGetUsers.js';
-import { type Config, type Env, type LogLevel, loadConfig } from '../functions/config.js';
+import type { Config, Env, LogLevel } from '../functions/config.js';
 import * as createUser from '../functions/createUser.js';
 import * as deleteUser from '../functions/deleteUser.js';
 import { loggerPort } from '../functions/dependencies.js';
@@ -28,6 +28,7 @@ import { type HttpHandler, startApiServer } from './apiServer.js';
 import { openLocalDatabase } from './database.js';
 import { lockDataDir } from './dataDirLock.js';
 import { createDevAuth, type DevAuth } from './devAuth.js';
+import { loadLocalConfig } from './localConfig.js';
 import { acquireRedis, type RedisServerHandle, resolveRedisBinary, startRedisServer } from './redisServer.js';
 import type { HttpHandlerName } from './routes.js';
 import { startLocalPoller, startLocalPrewarm } from './scheduledJobs.js';
@@ -114,15 +115,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const log = options.log ?? console.log;
   const keyPrefix = options.keyPrefix ?? env.CACHE_KEY_PREFIX?.trim() ?? '';
   const seedUsers = options.seedUsers ?? 5000;
-  // Fail on a bad setting before anything is spawned. The handlers get their clients from here, so the
-  // credentials config insists on are placeholders; everything else (TTLs, scopes, names) is real.
-  const config = loadConfig({
-    ...env,
-    UPSTASH_SECRET_ARN: undefined,
-    DATABASE_SECRET_ARN: undefined,
-    UPSTASH_REDIS_REST_URL: 'http://127.0.0.1/',
-    UPSTASH_REDIS_REST_TOKEN: 'local',
-    DATABASE_URL: 'postgres://local/local',
+  // Fail on a bad setting before anything is spawned.
+  const config = loadLocalConfig(env, {
     CACHE_KEY_PREFIX: keyPrefix,
     // The gateway shares this process with PGlite, whose queries block the event loop while they run:
     // Lambda's 250 ms would turn a busy moment into spurious cache timeouts (set it to test those).

@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../functions/config.js';
 import { RedisActivitySource, SqlActivitySource } from '../shared/activitySources.js';
 import { LeaseHeldError } from '../shared/errors.js';
 import { Lease } from '../shared/lease.js';
@@ -8,6 +7,7 @@ import { Prewarmer, type PrewarmProgress } from '../shared/prewarmer.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import { UserCache } from '../shared/userCache.js';
 import { type CliClients, openCliClients } from './cliClients.js';
+import { loadLocalConfig } from './localConfig.js';
 
 const env = process.env;
 const { values } = parseArgs({
@@ -25,13 +25,7 @@ const { values } = parseArgs({
 const config = parseConfig();
 function parseConfig() {
   try {
-    return loadConfig({
-      ...env,
-      UPSTASH_SECRET_ARN: undefined,
-      DATABASE_SECRET_ARN: undefined,
-      UPSTASH_REDIS_REST_URL: 'http://127.0.0.1/',
-      UPSTASH_REDIS_REST_TOKEN: 'local',
-      DATABASE_URL: 'postgres://local/local',
+    return loadLocalConfig(env, {
       // Locally the activity set starts empty, so the seeded last_active_at column is the default source.
       PREWARM_SOURCE: values.source ?? (env.PREWARM_SOURCE?.trim() || 'sql'),
       PREWARM_BATCH_SIZE: values['batch-size'] ?? env.PREWARM_BATCH_SIZE,
