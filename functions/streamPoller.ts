@@ -95,6 +95,7 @@ export function pollerDeps(d: Dependencies): PollerDeps {
         group: config.events.group,
         maxEventAgeMs,
         logger,
+        repository: d.repository,
         // TTL beyond the budget: a run that overruns a little keeps it; a killed run frees it soon.
         lease: new Lease({
           redis,

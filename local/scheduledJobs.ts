@@ -57,6 +57,7 @@ export function startLocalPoller(ctx: JobContext): BackgroundJob {
           group: config.events.group,
           maxEventAgeMs,
           logger,
+          repository: ctx.repository,
           clock,
           sleep,
           lease: new Lease({ redis, key: `${ctx.keyPrefix}user:poller:lease`, ttlMs: budgetMs + 15_000 }),

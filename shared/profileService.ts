@@ -7,6 +7,7 @@
  * commit is logged, never returned: the outbox keeps the event and the poller's relay publishes it.
  */
 import { randomUUID } from 'node:crypto';
+import { writeFromRow } from './cache/writes.js';
 import { NotFoundError } from './errors.js';
 import type { EventPublisher } from './eventPublisher.js';
 import { type LoggerPort, silentLogger } from './ports.js';
@@ -84,7 +85,7 @@ export class ProfileService {
     const stored = await this.#flights.run(userId, async () => {
       const row = await this.#repository.getById(userId);
       this.#cache.recordDatabaseReads(1);
-      if (lookup.status === 'miss') await this.#fill([fillFor(userId, row)]);
+      if (lookup.status === 'miss') await this.#fill([writeFromRow(userId, row)]);
       return row;
     });
     if (!stored || stored.deletedAt !== null) throw notFound(userId);
@@ -110,7 +111,7 @@ export class ProfileService {
     await this.#fill(
       toRead
         .filter((id) => lookups.get(id)?.status === 'miss')
-        .map((id) => fillFor(id, rows.get(id) ?? null)),
+        .map((id) => writeFromRow(id, rows.get(id) ?? null)),
     );
 
     const profiles: UserProfile[] = [];
@@ -204,13 +205,6 @@ export class ProfileService {
       this.#logger.warn('event left in outbox for the relay', { ...ids, error: codeOf(error) });
     }
   }
-}
-
-function fillFor(userId: string, row: StoredProfile | null): CacheWrite {
-  if (!row) return { kind: 'negative', userId };
-  if (row.deletedAt !== null)
-    return { kind: 'deleted', userId, version: row.version, deletedAt: row.deletedAt };
-  return { kind: 'profile', profile: withoutDeletedAt(row) };
 }
 
 function withoutDeletedAt(row: StoredProfile): UserProfile {

@@ -12,6 +12,7 @@
  * (Upstash caps it at about 1,000).
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { writeFromRow } from './cache/writes.js';
 import { ConfigError, UserCacheError } from './errors.js';
 import { type LeasePort, withLease } from './lease.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
@@ -39,6 +40,8 @@ interface Run {
   deadline: number;
   nextClaim: number;
   nextTrim: number;
+  /** The relay also runs when this is due, busy stream or not (see #step). */
+  nextRelay: number;
   lastRenew: number;
 }
 
@@ -53,6 +56,7 @@ export class StreamConsumer {
   readonly #cache: Pick<UserCache, 'write'>;
   readonly #o: ResolvedConsumerOptions;
   readonly #lease: LeasePort | undefined;
+  readonly #repository: StreamConsumerOptions['repository'];
   readonly #clock: Clock;
   readonly #logger: LoggerPort;
   readonly #sleep: (ms: number) => Promise<void>;
@@ -65,6 +69,7 @@ export class StreamConsumer {
     this.#group = new StreamGroup(options.redis, this.stream, this.group, this.consumer);
     this.deadLetterStream = this.#o.deadLetterStream;
     this.#lease = options.lease;
+    this.#repository = options.repository;
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#sleep = options.sleep ?? ((ms) => delay(ms));
@@ -105,6 +110,7 @@ export class StreamConsumer {
       deadline: started + budgetMs,
       nextClaim: started,
       nextTrim: started,
+      nextRelay: started,
       lastRenew: started,
     };
     let pause = this.#o.minPauseMs;
@@ -162,15 +168,22 @@ export class StreamConsumer {
       run.nextTrim = this.#clock() + this.#o.trimEveryMs;
     }
     const entries = await this.#group.readNew(this.#o.count);
+    let applied = false;
     if (entries.length > 0) {
       report.batches++;
       run.held = await this.#apply(entries, report, run.lags);
-      return run.held.length === 0;
+      if (run.held.length > 0) return false;
+      applied = true;
     }
-    if (!relay) return false;
+    // The relay runs when the stream is idle, and at least every maxPauseMs (an idle poller's cadence)
+    // while it is busy: under steady writes every read returns entries, and outbox rows a Redis outage
+    // left behind would otherwise wait until traffic stops, the cache serving their old versions (and
+    // deleted profiles) meanwhile. The chaos run measured 85 s of stale reads before this.
+    if (!relay || (applied && this.#clock() < run.nextRelay)) return applied;
+    run.nextRelay = this.#clock() + this.#o.maxPauseMs;
     const relayed = await this.#relay(relay, report);
     report.relayed += relayed;
-    return relayed > 0;
+    return applied || relayed > 0;
   }
 
   /**
@@ -191,6 +204,12 @@ export class StreamConsumer {
       }
     }
     const held: StreamEntry[] = [];
+    if (!(await this.#resolveFromDatabase(writes))) {
+      // PostgreSQL failed: versionless events wait (pending) rather than degrade to a bare invalidation.
+      for (let i = writes.length - 1; i >= 0; i--) {
+        if (writes[i]!.plan.fromDatabase) held.push(...writes.splice(i, 1).map((w) => w.entry));
+      }
+    }
     if (writes.length > 0) {
       const outcomes = await this.#cache.write(writes.map((w) => w.plan.write));
       writes.forEach(({ entry, plan }, i) => {
@@ -209,6 +228,34 @@ export class StreamConsumer {
     if (held.length > 0)
       this.#logger.warn('cache unavailable; entries stay pending', { entries: held.length });
     return held;
+  }
+
+  /**
+   * Replaces, in place, the plan of every versionless event with the row PostgreSQL has now (one query
+   * for the batch). Returns false when PostgreSQL failed; without a repository the invalidations stand.
+   */
+  async #resolveFromDatabase(
+    writes: Array<{ plan: Extract<EntryPlan, { action: 'write' }> }>,
+  ): Promise<boolean> {
+    const repository = this.#repository;
+    const pending = writes.filter((w) => w.plan.fromDatabase);
+    if (!repository || pending.length === 0) return true;
+    const ids = [...new Set(pending.map((w) => (w.plan.write as { userId: string }).userId))];
+    let rows: Awaited<ReturnType<typeof repository.getMany>>;
+    try {
+      rows = await repository.getMany(ids);
+    } catch (error) {
+      this.#logger.warn('PostgreSQL unavailable for versionless events; they stay pending', {
+        entries: pending.length,
+        error: error instanceof Error ? error.name : 'unknown',
+      });
+      return false;
+    }
+    for (const w of pending) {
+      const userId = (w.plan.write as { userId: string }).userId;
+      w.plan = { ...w.plan, write: writeFromRow(userId, rows.get(userId)) };
+    }
+    return true;
   }
 
   /** Acknowledges, and dead-letters in the same MULTI; then counts and logs the dead letters. */

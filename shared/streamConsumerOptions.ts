@@ -6,6 +6,7 @@ import { ConfigError } from './errors.js';
 import type { LeasePort } from './lease.js';
 import type { Clock, LoggerPort } from './ports.js';
 import { LIMITS } from './profile.js';
+import type { ProfileRepository } from './profileRepository.js';
 import type { StreamGroupRedis } from './streamGroup.js';
 import type { UserCache } from './userCache.js';
 
@@ -52,6 +53,13 @@ export interface StreamConsumerOptions {
   trimEveryMs?: number;
   /** When set, `runFor` holds this lease (throws `LeaseHeldError` when another poller has it). */
   lease?: LeasePort;
+  /**
+   * PostgreSQL, for events without a version: their rows are read (one query per batch) and written at
+   * the database's version. Without it such events only invalidate, which leaves a window for an older
+   * in-flight write (see streamEntries.ts). While PostgreSQL fails, those entries stay pending.
+   * @default undefined
+   */
+  repository?: Pick<ProfileRepository, 'getMany'>;
   /** @default Date.now */
   clock?: Clock;
   /** @default a logger that drops everything */
@@ -90,7 +98,7 @@ const DAY_MS = 86_400_000;
 
 /** Every option with its default, minus the injected ports. */
 export type ResolvedConsumerOptions = Required<
-  Omit<StreamConsumerOptions, 'redis' | 'cache' | 'lease' | 'clock' | 'logger' | 'sleep'>
+  Omit<StreamConsumerOptions, 'redis' | 'cache' | 'lease' | 'repository' | 'clock' | 'logger' | 'sleep'>
 >;
 
 /** Applies defaults and throws `ConfigError` for an invalid value. */

@@ -16,7 +16,11 @@ export interface StreamEntry {
 
 /** What to do with one entry. */
 export type EntryPlan =
-  | { action: 'write'; write: CacheWrite; eventTimeMs: number }
+  /**
+   * `fromDatabase`: the event carries no version, so its content cannot be fenced; the consumer asks
+   * PostgreSQL for the row and writes that instead (`write` is the invalidation used without a repository).
+   */
+  | { action: 'write'; write: CacheWrite; eventTimeMs: number; fromDatabase?: true }
   | { action: 'deadLetter'; reason: string }
   /** Well-formed but of a type we do not handle: acknowledge and count. */
   | { action: 'skip' }
@@ -57,7 +61,10 @@ export function entryTimeMs(id: string): number {
  * Decides how to apply one entry:
  * - created/updated with version and payload → fenced profile write;
  * - deleted with version → tombstone;
- * - no version (producers such as the seed's auth service) → invalidation: the next read refills;
+ * - no version (producers such as the seed's auth service) → `fromDatabase`: the consumer writes the row
+ *   PostgreSQL has now, at its version. A bare invalidation would keep only the OLD fence, and a write of
+ *   an intermediate version still in flight (an outbox relay, a slow read-fill) could then land and stay
+ *   for the whole TTL: the chaos run caught exactly that.
  * - older than `maxEventAgeMs` → invalidation that keeps the version fence. Tombstones and invalidation
  *   markers expire after the tombstone TTL, so an older event could otherwise resurrect a deleted profile.
  * Event time is `occurredAt`, or the entry id's time when the producer sent none (never earlier than the
@@ -73,7 +80,9 @@ export function planEntry(entry: StreamEntry, maxEventAgeMs: number, now: number
     if (version !== undefined && now - eventTimeMs > maxEventAgeMs) {
       return { action: 'write', write: { kind: 'invalidate', userId, version }, eventTimeMs };
     }
-    if (version === undefined) return { action: 'write', write: { kind: 'invalidate', userId }, eventTimeMs };
+    if (version === undefined) {
+      return { action: 'write', write: { kind: 'invalidate', userId }, eventTimeMs, fromDatabase: true };
+    }
     if (event.type === 'user.profile.deleted') {
       return {
         action: 'write',

@@ -2,12 +2,13 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler as createPollerHandler } from '../functions/streamPoller.js';
 import type { CacheWrite } from '../shared/cache/writes.js';
-import { LeaseHeldError } from '../shared/errors.js';
+import { DatabaseError, LeaseHeldError } from '../shared/errors.js';
 import { EventPublisher } from '../shared/eventPublisher.js';
 import { toStreamFields, type UserEventType } from '../shared/events.js';
 import { Lease } from '../shared/lease.js';
 import { silentLogger } from '../shared/ports.js';
 import type { UserProfile } from '../shared/profile.js';
+import { ProfileRepository } from '../shared/profileRepository.js';
 import {
   StreamConsumer,
   type StreamConsumerOptions,
@@ -15,6 +16,7 @@ import {
 } from '../shared/streamConsumer.js';
 import { trimAcknowledged } from '../shared/streamTrim.js';
 import { UserCache } from '../shared/userCache.js';
+import { type TestDb, useTestDb } from './support/db.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 let t: TestRedis;
@@ -160,7 +162,7 @@ describe('StreamConsumer', () => {
       expect(report).toMatchObject({ applied: 25, batches: 3 });
     });
 
-    it('turns a seed-shaped event without a version (event=updated, payload JSON) into an invalidation', async () => {
+    it('without a repository, turns a seed-shaped event without a version (event=updated, payload JSON) into an invalidation', async () => {
       const stream = newStream();
       const id = newId();
       await cache.set(profile(id, 3));
@@ -173,6 +175,79 @@ describe('StreamConsumer', () => {
       expect(await cache.get(id)).toEqual({ status: 'miss' });
       // The fence survived the invalidation: an older fill still cannot land.
       expect(await cache.set(profile(id, 2))).toBe('stale');
+    });
+
+    describe('with the repository (events without a version)', () => {
+      let db: TestDb;
+      let repository: ProfileRepository;
+      const fields = (fullName: string) => ({ fullName, avatar: '', matricule: 'M-1', ministere: 'MINFI' });
+      beforeAll(async () => {
+        db = await useTestDb();
+        repository = new ProfileRepository({ sql: db.sql });
+      });
+      afterAll(async () => {
+        await db.cleanup();
+      });
+
+      it('writes the row PostgreSQL has now, so an older write still in flight cannot land (chaos finding)', async () => {
+        const stream = newStream();
+        const id = newId();
+        const v1 = (await repository.create(id, fields('Essomba v1'))).profile;
+        await cache.set(v1);
+        // v2 through the API while Redis was down: its event waits in the outbox.
+        const v2 = (await repository.update(id, fields('Essomba v2'))).profile;
+        // v3 by an outside service that XADDs a seed-style event without a version.
+        await repository.update(id, fields('Essomba v3'));
+        const { userId, version, ...payload } = { ...v2, fullName: 'Essomba v3' };
+        await xadd(stream, { event: 'updated', userId, payload: JSON.stringify(payload) });
+
+        const report = await consumer(stream, { repository }).runFor(1_000);
+
+        expect(report.applied).toBe(1);
+        expect(await cache.get(id)).toMatchObject({
+          status: 'hit',
+          profile: { version: 3, fullName: 'Essomba v3' },
+        });
+        // The relay publishes v2 late: the fence now rejects it.
+        expect(await cache.set(v2)).toBe('stale');
+      });
+
+      it('writes a tombstone or a negative entry when PostgreSQL has a deleted row or none', async () => {
+        const stream = newStream();
+        const [gone, never] = [newId(), newId()];
+        await repository.create(gone, fields('Owona'));
+        await repository.softDelete(gone);
+        await xadd(stream, { event: 'deleted', userId: gone });
+        await xadd(stream, { event: 'created', userId: never, payload: JSON.stringify(fields('Ghost')) });
+
+        await consumer(stream, { repository }).runFor(1_000);
+
+        expect(await cache.get(gone)).toEqual({ status: 'deleted', version: 2 });
+        expect(await cache.get(never)).toEqual({ status: 'negative' });
+      });
+
+      it('keeps versionless events pending while PostgreSQL fails, and applies them once it is back', async () => {
+        const stream = newStream();
+        const id = newId();
+        await repository.create(id, fields('Ngo Bassa'));
+        let down = true;
+        const flaky = {
+          getMany: (ids: readonly string[]) =>
+            down ? Promise.reject(new DatabaseError('paused')) : repository.getMany(ids),
+        };
+        await xadd(stream, { event: 'updated', userId: id, payload: JSON.stringify(fields('Ngo Bassa')) });
+
+        const first = await consumer(stream, { repository: flaky }).runFor(500);
+        expect(first.applied).toBe(0);
+        expect(await groupPending(stream)).toBe(1);
+        expect(await cache.get(id)).toEqual({ status: 'miss' });
+
+        down = false;
+        const second = await consumer(stream, { repository: flaky, claimIdleMs: 0 }).runFor(1_000);
+        expect(second.applied).toBe(1);
+        expect(await groupPending(stream)).toBe(0);
+        expect(await cache.get(id)).toMatchObject({ status: 'hit', profile: { version: 1 } });
+      });
     });
 
     it('applies an event older than maxEventAgeMs as an invalidation that keeps its version', async () => {

@@ -1,5 +1,6 @@
 /** Fenced cache writes and their encoding into FENCED_WRITE's KEYS/ARGV (see scripts.ts). */
 import { assertUserId, type UserProfile } from '../profile.js';
+import type { StoredProfile } from '../profileRepository.js';
 import { FENCED_WRITE_SLOTS } from './scripts.js';
 
 export type CacheWrite =
@@ -63,3 +64,16 @@ function slotsFor(entry: CacheWrite, now: number): { version: number; fields: st
 /** Keeps FENCED_WRITE's slot count and this encoder in step (5 field slots after kind, version, ttl). */
 export const ENCODED_SLOTS = 3 + 5;
 if (ENCODED_SLOTS !== FENCED_WRITE_SLOTS) throw new Error('FENCED_WRITE slot layout changed');
+
+/**
+ * The fenced write that makes the cache tell what PostgreSQL said about `userId`: the profile, a
+ * tombstone for a soft-deleted row, a negative entry when there is no row. Written at the row's version,
+ * so it is safe whenever it lands (the same reasoning as a read-fill).
+ */
+export function writeFromRow(userId: string, row: StoredProfile | null | undefined): CacheWrite {
+  if (!row) return { kind: 'negative', userId };
+  if (row.deletedAt !== null)
+    return { kind: 'deleted', userId, version: row.version, deletedAt: row.deletedAt };
+  const { deletedAt: _deletedAt, ...profile } = row;
+  return { kind: 'profile', profile };
+}
