@@ -114,7 +114,7 @@ function pickWeighted(r: number): string {
 }
 
 /** Small, fast, seedable PRNG (32-bit state); `Math.random` cannot be seeded. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -116,18 +116,35 @@ describe('EventPublisher', () => {
   });
 
   describe('publishPending()', () => {
-    it('relays unpublished events oldest first, at most `limit` per call', async () => {
+    it('relays unpublished events oldest first, in pages of `limit`, at most `maxPages` per call', async () => {
       const stream = s.redis.key('events', newId());
       const publisher = new EventPublisher({ redis: s.redis.redis, stream });
       const events = [await created(), await created(), await created()];
 
-      expect(await publisher.publishPending(s.repository, 2)).toBe(2);
+      expect(await publisher.publishPending(s.repository, 2, 1)).toBe(2);
       expect((await entries(stream)).map((e) => e.fields.eventId)).toEqual(
         events.slice(0, 2).map((e) => e.outboxId),
       );
-      expect(await publisher.publishPending(s.repository, 2)).toBe(1);
-      expect(await publisher.publishPending(s.repository, 2)).toBe(0);
+      expect(await publisher.publishPending(s.repository, 2, 1)).toBe(1);
+      expect(await publisher.publishPending(s.repository, 2, 1)).toBe(0);
       for (const event of events) expect(await published(event.outboxId)).not.toBeNull();
+    });
+  });
+
+  describe('publishPending() after an outage', () => {
+    it('drains a backlog larger than one page in one call, oldest first', async () => {
+      const stream = s.redis.key('events', newId());
+      const publisher = new EventPublisher({ redis: s.redis.redis, stream });
+      // Leftovers of earlier tests go elsewhere, so this stream holds exactly this test's backlog.
+      await new EventPublisher({ redis: s.redis.redis, stream: `${stream}:leftovers` }).publishPending(
+        s.repository,
+        1000,
+      );
+      const events = [];
+      for (let i = 0; i < 7; i++) events.push(await created());
+
+      expect(await publisher.publishPending(s.repository, 2)).toBe(7);
+      expect((await entries(stream)).map((e) => e.fields.eventId)).toEqual(events.map((e) => e.outboxId));
     });
   });
 

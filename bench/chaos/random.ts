@@ -1,6 +1,8 @@
 /** Seedable randomness for the chaos workload: a run is replayable from its seed. */
 import type { ProfileFields } from '../../shared/profile.js';
 
+export { mulberry32 } from '../../local/seedData.js';
+
 /** Zipf(s) over ranks 0..n-1 by inverse CDF (binary search): rank 0 is the most popular. */
 export function zipfSampler(n: number, s: number, random: () => number): () => number {
   const cdf = new Float64Array(n);
@@ -50,17 +52,5 @@ export function fieldPool(random: () => number): () => ProfileFields {
       matricule: `${100000 + Math.floor(random() * 900000)}-${letters[Math.floor(random() * letters.length)]}`,
       ministere: pick(MINISTRIES),
     };
-  };
-}
-
-/** Seedable PRNG (mulberry32): a run is replayable from its seed. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
