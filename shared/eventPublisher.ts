@@ -4,8 +4,10 @@
  * most in practice: right after the API's commit, and (if that failed) from the poller's relay step.
  * A duplicate stream entry is harmless: consumers apply events through the version fence.
  */
+
 import type { Redis } from '@upstash/redis';
 import { ConfigError, UserCacheError } from './errors.js';
+import { safeErrorText } from './errorText.js';
 import { toStreamFields } from './events.js';
 import type { OutboxEvent, ProfileRepository } from './profileRepository.js';
 
@@ -97,11 +99,9 @@ export class EventPublisher {
       const timeout = error instanceof Error && /abort|timeout/i.test(`${error.name} ${error.message}`);
       throw new UserCacheError(
         timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE',
-        'XADD to the events stream failed',
-        {
-          cause: error,
-          details: { stream: this.stream, events: events.length },
-        },
+        // The text, not the error as `cause`: the client's error embeds the command, profiles included.
+        `XADD to the events stream failed: ${safeErrorText(error)}`,
+        { details: { stream: this.stream, events: events.length } },
       );
     }
 

@@ -8,10 +8,12 @@
  * since been taken by someone else (the classic "GET then DEL" race).
  * @see https://redis.io/docs/latest/develop/use/patterns/distributed-locks/
  */
+
 import { randomUUID } from 'node:crypto';
 import type { Redis } from '@upstash/redis';
 import { runScript, script } from './cache/scripts.js';
 import { ConfigError, LeaseHeldError, UserCacheError } from './errors.js';
+import { safeErrorText } from './errorText.js';
 
 /** The Redis commands a lease needs (an `@upstash/redis` client built by `createRedisClient`). */
 export type LeaseRedis = Pick<Redis, 'exec' | 'evalsha' | 'eval'>;
@@ -96,7 +98,7 @@ export class Lease implements LeasePort {
     try {
       return await fn();
     } catch (error) {
-      throw new UserCacheError('CACHE_UNAVAILABLE', `lease ${this.key}: ${describe(error)}`, {
+      throw new UserCacheError('CACHE_UNAVAILABLE', `lease ${this.key}: ${safeErrorText(error)}`, {
         cause: error,
       });
     }
@@ -118,8 +120,4 @@ export async function withLease<T>(lease: LeasePort, fn: () => Promise<T>): Prom
   } finally {
     await lease.release().catch(() => false);
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

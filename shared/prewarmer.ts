@@ -7,10 +7,12 @@
  * fence, so a profile the API changed while the batch was in flight comes back `stale` and is left alone.
  * Rows deleted in PostgreSQL are written as tombstones.
  */
+
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ActiveUserSource } from './activitySources.js';
 import type { CacheWrite } from './cache/writes.js';
 import { ConfigError, UserCacheError } from './errors.js';
+import { safeErrorText } from './errorText.js';
 import { type LeasePort, withLease } from './lease.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
 import { LIMITS, parseUserProfile } from './profile.js';
@@ -164,7 +166,7 @@ export class Prewarmer {
       }
       if (buffer.length > 0 && !(await runBatch(buffer))) return stop(report, started, this.#clock);
     } catch (error) {
-      this.#logger.error('prewarm source failed; stopping', { error: describe(error) });
+      this.#logger.error('prewarm source failed; stopping', { error: safeErrorText(error) });
       return stop(report, started, this.#clock);
     }
     report.durationMs = this.#clock() - started;
@@ -177,7 +179,7 @@ export class Prewarmer {
       try {
         return await this.#batch(ids);
       } catch (error) {
-        this.#logger.warn('prewarm batch failed', { attempt, ids: ids.length, error: describe(error) });
+        this.#logger.warn('prewarm batch failed', { attempt, ids: ids.length, error: safeErrorText(error) });
         if (attempt === 1) await this.#sleep(this.#pauseMs);
       }
     }
@@ -204,7 +206,7 @@ export class Prewarmer {
         } catch (error) {
           // UserCache.write would refuse the whole batch for one invalid row: skip just that one.
           counts.errors++;
-          this.#logger.warn('prewarm skipped an invalid row', { userId: id, error: describe(error) });
+          this.#logger.warn('prewarm skipped an invalid row', { userId: id, error: safeErrorText(error) });
         }
       }
     }
@@ -223,7 +225,7 @@ export class Prewarmer {
     try {
       return await this.#source.countActive?.(since);
     } catch (error) {
-      this.#logger.warn('prewarm could not count candidates', { error: describe(error) });
+      this.#logger.warn('prewarm could not count candidates', { error: safeErrorText(error) });
       return undefined;
     }
   }
@@ -242,8 +244,4 @@ function stop(report: PrewarmReport, started: number, clock: Clock): PrewarmRepo
 
 function isInt(value: number, min: number, max = Number.MAX_SAFE_INTEGER): boolean {
   return Number.isSafeInteger(value) && value >= min && value <= max;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -11,9 +11,11 @@
  * dead-letter stream after `maxDeliveries`, so no consumer's pending list grows past `count` entries
  * (Upstash caps it at about 1,000).
  */
+
 import { setTimeout as delay } from 'node:timers/promises';
 import { writeFromRow } from './cache/writes.js';
 import { ConfigError, UserCacheError } from './errors.js';
+import { safeErrorText } from './errorText.js';
 import { type LeasePort, withLease } from './lease.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
 import {
@@ -320,7 +322,7 @@ export class StreamConsumer {
       if (removed > 0) this.#logger.debug('stream trimmed', { removed, floor });
     } catch (error) {
       report.errors++;
-      this.#logger.warn('stream housekeeping failed', { error: describe(error) });
+      this.#logger.warn('stream housekeeping failed', { error: safeErrorText(error) });
     }
   }
 
@@ -329,7 +331,7 @@ export class StreamConsumer {
       return await relay();
     } catch (error) {
       report.errors++;
-      this.#logger.warn('outbox relay failed', { error: describe(error) });
+      this.#logger.warn('outbox relay failed', { error: safeErrorText(error) });
       return 0;
     }
   }
@@ -340,12 +342,8 @@ export class StreamConsumer {
       await this.#group.prune(Number.MAX_SAFE_INTEGER, true);
       return await this.#group.pendingCount();
     } catch (error) {
-      this.#logger.warn('poller could not read its final pending count', { error: describe(error) });
+      this.#logger.warn('poller could not read its final pending count', { error: safeErrorText(error) });
       return 0;
     }
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

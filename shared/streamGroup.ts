@@ -4,8 +4,10 @@
  * tell "Redis had trouble, retry" from a bug.
  * @see https://redis.io/docs/latest/develop/data-types/streams/#consumer-groups
  */
+
 import type { Redis } from '@upstash/redis';
 import { UserCacheError } from './errors.js';
+import { safeErrorText } from './errorText.js';
 import { deadLetterFields, decodeEntries, decodeReadGroup, type StreamEntry } from './streamEntries.js';
 import { pruneConsumers, trimAcknowledged } from './streamTrim.js';
 
@@ -138,9 +140,11 @@ export class StreamGroup {
     try {
       return await fn();
     } catch (error) {
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      // The text of a failed dead-letter XADD would otherwise carry the event's profile (PII), and the
+      // poller logs this message.
+      const message = safeErrorText(error, 1000);
       const timeout = /abort|timeout/i.test(message);
-      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', message, { cause: error });
+      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', message);
     }
   }
 }

@@ -6,6 +6,7 @@
  * a deleted profile. Redis trouble never throws out of a read: it comes back as `unknown` and the caller
  * asks PostgreSQL.
  */
+
 import type { Redis } from '@upstash/redis';
 import { type CacheLookup, decodeEntry } from './cache/codec.js';
 import { type CacheKeys, cacheKeys } from './cache/keys.js';
@@ -21,6 +22,7 @@ import {
 import { type CacheWrite, encodeWrites, type WriteOutcome } from './cache/writes.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuitBreaker.js';
 import { ConfigError, UserCacheError, ValidationError } from './errors.js';
+import { safeErrorText } from './errorText.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
 import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profile.js';
 
@@ -208,9 +210,9 @@ export class UserCache {
       // NOSCRIPT: the server lost its script cache (restart, failover). EVAL runs and re-caches it.
       if (reply?.error?.includes('NOSCRIPT'))
         [reply] = await this.#exec((p) => p.eval(FENCED_WRITE.source, keys, args));
-      if (reply?.error) throw new UserCacheError('CACHE_PROTOCOL', describe(new Error(reply.error)));
+      if (reply?.error) throw new UserCacheError('CACHE_PROTOCOL', safeErrorText(new Error(reply.error)));
     } catch (error) {
-      this.#logger.warn('cache write failed', { entries: entries.length, error: describe(error) });
+      this.#logger.warn('cache write failed', { entries: entries.length, error: safeErrorText(error) });
       return entries.map(() => 'unavailable');
     }
     const codes = reply?.result;
@@ -249,7 +251,7 @@ export class UserCache {
     try {
       await this.#exec(() => {}, { flush: true });
     } catch (error) {
-      this.#logger.warn('cache stats flush failed', { error: describe(error) });
+      this.#logger.warn('cache stats flush failed', { error: safeErrorText(error) });
     }
   }
 
@@ -306,7 +308,7 @@ export class UserCache {
       this.#stats.add('errors');
       const timeout = error instanceof Error && /abort|timeout/i.test(`${error.name} ${error.message}`);
       // No `cause`: the client's error text embeds the command, profile fields included.
-      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', describe(error));
+      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', safeErrorText(error));
     }
   }
 
@@ -362,14 +364,4 @@ function uniqueValidIds(userIds: readonly string[]): string[] {
 function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer`);
   return value;
-}
-
-/**
- * Error text safe for logs. @upstash/redis appends ", command was: [...]" to its messages, and the command
- * holds profile fields (PII): cut it off.
- */
-function describe(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  const cut = text.indexOf(', command was');
-  return (cut === -1 ? text : text.slice(0, cut)).slice(0, 300);
 }
