@@ -31,7 +31,7 @@ export type PollerResult =
 
 /** Time kept free at the end of an invocation for the final acks, metrics and stats flush. */
 const END_MARGIN_MS = 5_000;
-/** Rows relayed per idle moment: the outbox query and one pipelined XADD stay small. */
+/** Outbox rows per relay page (one query, one pipelined XADD); a backlog drains in several pages. */
 const RELAY_BATCH = 100;
 
 export function createHandler(deps: PollerDeps) {
