@@ -6,10 +6,13 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../shared/errors.js';
+import { EventPublisher } from '../shared/eventPublisher.js';
 import type { ProfileFields } from '../shared/profile.js';
 import type { ProfileCache } from '../shared/profileService.js';
 import { ProfileService } from '../shared/profileService.js';
+import { createRedisClient } from '../shared/redisClient.js';
 import type { UserCache } from '../shared/userCache.js';
+import { UserCache as UserCacheClass } from '../shared/userCache.js';
 import { capturingLogger, type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;
@@ -297,6 +300,33 @@ describe('ProfileService', () => {
 
     it('throws NotFoundError for an unknown id', async () => {
       await expect(s.service.updateProfile(newId(), fields())).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('never waits on a stalled Redis beyond its timeout: reads and writes answer from PostgreSQL', async () => {
+      const id = newId();
+      await s.repository.create(id, fields());
+      // A Redis that accepts requests and never answers (10 s): the client gives up after 200 ms + 1 retry.
+      const stalled = createRedisClient({
+        url: s.redis.gateway.url,
+        token: s.redis.gateway.token,
+        timeoutMs: 200,
+      });
+      const cache = new UserCacheClass({ redis: stalled, keyPrefix: s.redis.keyPrefix });
+      const publisher = new EventPublisher({ redis: stalled, stream: s.stream, repository: s.repository });
+      const service = new ProfileService({ cache, repository: s.repository, publisher });
+      s.redis.gateway.setFaults({ delayMs: 10_000 });
+
+      const started = Date.now();
+      const read = await service.getProfile(id);
+      const batch = await service.getProfiles([id, newId()]);
+      const written = await service.updateProfile(id, fields({ fullName: 'Stalled But Saved' }));
+      const elapsed = Date.now() - started;
+
+      expect(read.source).toBe('database');
+      expect(batch.profiles.map((p) => p.userId)).toEqual([id]);
+      expect(written.version).toBe(2);
+      // Three calls against a 10 s stall: each waits at most 2 × 200 ms plus the backoff, not for Redis.
+      expect(elapsed).toBeLessThan(5_000);
     });
 
     it('succeeds from PostgreSQL when Redis is down; the outbox row stays unpublished for the relay', async () => {
