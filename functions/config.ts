@@ -102,7 +102,9 @@ export function loadConfig(env: Env = process.env): Config {
       ttlSeconds: get('CACHE_TTL_SECONDS', int(1)) ?? 604_800,
       ttlJitter: get('CACHE_TTL_JITTER', fraction) ?? 0.05,
       negativeTtlSeconds: get('CACHE_NEGATIVE_TTL_SECONDS', int(1)) ?? 60,
-      tombstoneTtlSeconds: get('CACHE_TOMBSTONE_TTL_SECONDS', int(1)) ?? 604_800,
+      // At least 2 h: the poller treats events older than (this TTL - 1 h) as invalidations, because an
+      // expired tombstone can no longer fence them; a shorter TTL would leave no window at all.
+      tombstoneTtlSeconds: get('CACHE_TOMBSTONE_TTL_SECONDS', int(7_200)) ?? 604_800,
     },
     events: {
       stream: get('EVENTS_STREAM', name) ?? 'events:users',

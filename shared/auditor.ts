@@ -10,6 +10,7 @@
 import type { Redis } from '@upstash/redis';
 import type { Clock } from './ports.js';
 import { systemClock } from './ports.js';
+import { LIMITS } from './profile.js';
 import type { ProfileRepository, StoredProfile } from './profileRepository.js';
 import type { CacheLookup, UserCache } from './userCache.js';
 
@@ -119,7 +120,11 @@ export class ConsistencyAuditor {
         string[],
       ];
       cursor = String(next);
-      for (const key of keys) if (ids.size < n) ids.add(key.slice(prefix.length));
+      for (const key of keys) {
+        const id = key.slice(prefix.length);
+        // A foreign key under the prefix (a legacy id format) must not make the whole audit throw.
+        if (ids.size < n && LIMITS.userIdPattern.test(id)) ids.add(id);
+      }
     } while (cursor !== '0' && ids.size < n);
     return this.auditIds(ids);
   }

@@ -70,6 +70,8 @@ export function parseStreamEntry(fields: Readonly<Record<string, string>>): User
   const userId = fields.userId ?? fields.id;
   if (!userIdSchema.safeParse(userId).success) throw invalid('missing or malformed "userId"');
   const version = optionalInt(fields.version, 'version');
+  // PostgreSQL versions start at 1; a 0 would slip under every fence (a tombstone at 0 hides a live row).
+  if (version === 0) throw invalid('"version" must be at least 1');
   const occurredAt = optionalInt(fields.occurredAt, 'occurredAt');
   const base = { userId: userId as string, version, occurredAt, eventId: fields.eventId };
   if (type === 'user.profile.deleted') return { type, ...base };

@@ -54,12 +54,11 @@ export const profileFieldsSchema = z.strictObject({
   fullName: z
     .string()
     .check(z.trim(), z.minLength(1, 'must not be empty'), z.maxLength(LIMITS.fullNameMaxLength), noControl),
-  avatar: z
-    .string()
-    .check(
-      z.maxLength(LIMITS.avatarMaxLength),
-      z.regex(/^(https?:\/\/[^\s]+)?$/, 'must be an http(s) URL or empty'),
-    ),
+  avatar: z.string().check(
+    z.maxLength(LIMITS.avatarMaxLength),
+    // No spaces and no control characters (a NUL would even make PostgreSQL refuse the row).
+    z.regex(/^(https?:\/\/[^\s\p{Cc}]+)?$/u, 'must be an http(s) URL or empty'),
+  ),
   matricule: z
     .string()
     .check(

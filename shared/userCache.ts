@@ -144,7 +144,9 @@ export class UserCache {
     try {
       replies = await this.#exec((p) => {
         for (const id of ids) p.hgetall(this.keys.profile(id));
-        for (const [id, at] of marks) p.zadd(this.keys.activity, { score: at, member: id });
+        // One variadic ZADD for all marks: Upstash bills per command, not per member.
+        const [first, ...rest] = marks.map(([member, score]) => ({ score, member }));
+        if (first) p.zadd(this.keys.activity, first, ...rest);
       });
     } catch (error) {
       for (const [id] of marks) this.#activitySeen.delete(id);

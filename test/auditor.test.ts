@@ -103,6 +103,8 @@ describe('ConsistencyAuditor', () => {
       const cache = new UserCache({ redis: t.redis, keyPrefix: `${t.keyPrefix}sample:` });
       const ids = [newId(), newId(), newId()];
       for (const id of ids) await cache.set((await repo.create(id, fields('Nkoulou Rose'))).profile);
+      // A foreign key under the prefix (not a valid id) is skipped, not fatal.
+      await t.redis.hset(`${t.keyPrefix}sample:user:profile:legacy.user@x`, { fullName: 'x' });
       const report = await auditor(cache).auditSample(10);
       expect(report).toMatchObject({ checked: 3, consistent: 3, inconsistent: 0 });
     });

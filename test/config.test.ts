@@ -143,6 +143,7 @@ describe('loadConfig()', () => {
     ['CACHE_TTL_JITTER', '1'],
     ['CACHE_TTL_JITTER', 'abc'],
     ['CACHE_KEY_PREFIX', 'has space'],
+    ['CACHE_TOMBSTONE_TTL_SECONDS', '60'],
     ['EVENTS_STREAM', 'a b'],
     ['EVENTS_STREAM_MAX_LEN', '0'],
     ['PREWARM_BATCH_SIZE', '1001'],

@@ -384,6 +384,12 @@ describe('API handlers', () => {
       ['an over-long matricule', { body: fields({ matricule: '1'.repeat(33) }) }, 'INVALID_PROFILE'],
       ['a control character', { body: fields({ fullName: 'A\u0000B' }) }, 'INVALID_PROFILE'],
       ['a javascript: avatar', { body: fields({ avatar: 'javascript:alert(1)' }) }, 'INVALID_PROFILE'],
+      ['a NUL inside the avatar URL', { body: fields({ avatar: 'https://a\u0000b' }) }, 'INVALID_PROFILE'],
+      [
+        'a control character in the avatar URL',
+        { body: fields({ avatar: 'https://a\u0001b' }) },
+        'INVALID_PROFILE',
+      ],
       ['a lower-case ministere', { body: fields({ ministere: 'minfop' }) }, 'INVALID_PROFILE'],
     ];
 

@@ -305,12 +305,14 @@ describe('StreamConsumer', () => {
         await xadd(stream, { type: 'user.profile.updated', userId: bad, version: '2', payload: '{oops' }),
         await xadd(stream, { userId: bad }),
         await xadd(stream, event('user.profile.updated', bad, 0)),
+        // Version 0 would slip under every fence: a tombstone at 0 would hide a live profile for the TTL.
+        await xadd(stream, { type: 'user.profile.deleted', userId: good, version: '0' }),
       ];
       await xadd(stream, event('user.profile.created', good, 1));
 
       const report = await consumer(stream).runFor(1_000);
 
-      expect(report).toMatchObject({ deadLettered: 4, applied: 1, pending: 0 });
+      expect(report).toMatchObject({ deadLettered: 5, applied: 1, pending: 0 });
       expect((await cache.get(good)).status).toBe('hit');
       const dead = await t.redis.exec<Array<[string, string[]]>>(['XRANGE', `${stream}:dead`, '-', '+']);
       expect(dead.map(([, f]) => f[f.indexOf('sourceId') + 1])).toEqual(ids);

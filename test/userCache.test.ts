@@ -171,6 +171,20 @@ describe('UserCache', () => {
       expect(t.gateway.metrics.commands).toBe(1);
     });
 
+    it('refuses a tombstone below version 1 and a negative invalidation version, writing nothing', async () => {
+      const id = newId();
+      const c = cache();
+      await expect(
+        c.write([{ kind: 'deleted', userId: id, version: 0, deletedAt: 1 }]),
+      ).rejects.toMatchObject({
+        code: 'INVALID_VERSION',
+      });
+      await expect(c.write([{ kind: 'invalidate', userId: id, version: -3 }])).rejects.toMatchObject({
+        code: 'INVALID_VERSION',
+      });
+      expect(await t.redis.exists(`${t.keyPrefix}user:profile:${id}`)).toBe(0);
+    });
+
     it('writes nothing when one entry of a batch is invalid', async () => {
       const [a, b] = [newId(), newId()];
       await expect(cache().setMany([profile(a, 1), profile(b, 1, { fullName: '' })])).rejects.toThrow(
@@ -249,6 +263,14 @@ describe('UserCache', () => {
       expect(await c.set(profile(id, 5))).toBe('written');
     });
 
+    it('leaves a newer entry alone when an older versioned invalidation arrives', async () => {
+      const c = cache();
+      const id = newId();
+      await c.set(profile(id, 5));
+      expect(await c.write([{ kind: 'invalidate', userId: id, version: 3 }])).toEqual(['stale']);
+      expect(await c.get(id)).toMatchObject({ status: 'hit', profile: { version: 5 } });
+    });
+
     it('reports noop for an absent key', async () => {
       expect(await cache().invalidate(newId())).toBe('noop');
     });
@@ -265,6 +287,17 @@ describe('UserCache', () => {
       expect([...found.keys()]).toEqual(ids);
       expect([...found.values()].filter((l) => l.status === 'hit')).toHaveLength(80);
       expect(found.get(ids[99]!)).toEqual({ status: 'miss' });
+    });
+
+    it('records the activity of a whole batch with one ZADD (billed per command, not per member)', async () => {
+      const c = cache();
+      const ids = Array.from({ length: 100 }, () => newId());
+      t.gateway.metrics.reset();
+      await c.batchGet(ids);
+      // 100 HGETALLs, 1 ZADD, and at most 1 counter flush riding along.
+      expect(t.gateway.metrics.commands).toBeGreaterThanOrEqual(101);
+      expect(t.gateway.metrics.commands).toBeLessThanOrEqual(102);
+      expect(await t.redis.zcard(`${t.keyPrefix}user:activity`)).toBeGreaterThanOrEqual(100);
     });
 
     it('reads a duplicated id once', async () => {

@@ -32,7 +32,8 @@ export const FENCED_WRITE_SLOTS = 8;
  * - `p`, `d`, `n` write only when incoming >= stored (an equal version carries equal data, so rewriting it
  *   merely refreshes the TTL); an older incoming version is rejected and reported as 0;
  * - `i` keeps the fence: the hash becomes a version-only marker (max of stored and incoming version), so a
- *   later read refills from PostgreSQL while an older event or fill still cannot land;
+ *   later read refills from PostgreSQL while an older event or fill still cannot land; an invalidation
+ *   older than what is cached changes nothing (reported 0: the newer entry already supersedes it);
  * - DEL before HSET so marker fields of the previous state never linger; PEXPIRE in the same script, because
  *   an HSET alone keeps whatever TTL (or none) the key had.
  * Returns one integer per key: 1 written, 0 rejected as stale, 2 invalidation with nothing to invalidate.
@@ -50,6 +51,8 @@ for i = 1, #KEYS do
   if kind == 'i' then
     if redis.call('EXISTS', key) == 0 and incoming < 0 then
       out[i] = 2
+    elseif incoming >= 0 and incoming < stored then
+      out[i] = 0
     else
       local v = math.max(stored, incoming)
       redis.call('DEL', key)

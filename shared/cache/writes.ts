@@ -1,4 +1,5 @@
 /** Fenced cache writes and their encoding into FENCED_WRITE's KEYS/ARGV (see scripts.ts). */
+import { ValidationError } from '../errors.js';
 import { assertUserId, type UserProfile } from '../profile.js';
 import type { StoredProfile } from '../profileRepository.js';
 import { FENCED_WRITE_SLOTS } from './scripts.js';
@@ -53,12 +54,23 @@ function slotsFor(entry: CacheWrite, now: number): { version: number; fields: st
       };
     }
     case 'deleted':
-      return { version: entry.version, fields: ['', '', '', '', String(entry.deletedAt)] };
+      // A tombstone below version 1 would slip under every fence and hide a live row: refuse it.
+      return { version: checkVersion(entry.version, 1), fields: ['', '', '', '', String(entry.deletedAt)] };
     case 'negative':
       return { version: 0, fields: ['', '', '', '', String(now)] };
     case 'invalidate':
-      return { version: entry.version ?? -1, fields: ['', '', '', '', String(now)] };
+      return {
+        version: entry.version === undefined ? -1 : checkVersion(entry.version, 0),
+        fields: ['', '', '', '', String(now)],
+      };
   }
+}
+
+function checkVersion(version: number, min: number): number {
+  if (!Number.isSafeInteger(version) || version < min) {
+    throw new ValidationError('INVALID_VERSION', `version must be an integer >= ${min}`);
+  }
+  return version;
 }
 
 /** Keeps FENCED_WRITE's slot count and this encoder in step (5 field slots after kind, version, ttl). */

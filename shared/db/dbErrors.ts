@@ -6,7 +6,8 @@ import { AlreadyExistsError, AppError, DatabaseError, ValidationError } from '..
 import { sqlErrorCode } from '../sql.js';
 
 /** SQLSTATEs that mean "the row broke a constraint", i.e. bad input that slipped past validation. */
-const CONSTRAINT_CODES = new Set(['23514', '22001', '23502']); // check_violation, string too long, not null
+// check_violation, string too long, not null, invalid byte sequence (a NUL), untranslatable character
+const CONSTRAINT_CODES = new Set(['23514', '22001', '23502', '22021', '22P05']);
 
 /**
  * Returns the error to throw for a failed query. Typed errors pass through; `23505` (the only unique key
