@@ -18,6 +18,7 @@ import { ConfigError, UserCacheError } from './errors.js';
 import { safeErrorText } from './errorText.js';
 import { type LeasePort, withLease } from './lease.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
+import { LIMITS } from './profile.js';
 import {
   emptyReport,
   isInt,
@@ -297,6 +298,10 @@ export class StreamConsumer {
           const deliveries = byId.get(entry.id) ?? this.#o.maxDeliveries;
           return { entry, deliveries, reason: `not acknowledged after ${deliveries} deliveries` };
         });
+        // Giving up on an event must not leave the version it replaced cached for the TTL (an event held
+        // through a long PostgreSQL outage ends here too): invalidate its user first, fence kept. If the
+        // cache cannot take that, the entries stay pending for the next attempt.
+        if (!(await this.#invalidateUsersOf(entries))) return [];
         await this.#settle({ ack: [], dead }, report);
       }
       for (const ids of [first.map((p) => p.id), ...retried.map((p) => [p.id])]) {
@@ -310,6 +315,26 @@ export class StreamConsumer {
       start = `(${pending.at(-1)?.id ?? '0-0'}`;
     }
     return [];
+  }
+
+  /** Invalidates (fence kept) the cache entry of every user named by `entries`. False when Redis failed. */
+  async #invalidateUsersOf(entries: readonly StreamEntry[]): Promise<boolean> {
+    const userIds = new Set<string>();
+    for (const { fields } of entries) {
+      const id = fields?.userId ?? fields?.id;
+      if (id !== undefined && LIMITS.userIdPattern.test(id)) userIds.add(id);
+    }
+    if (userIds.size === 0) return true;
+    try {
+      const outcomes = await this.#cache.write(
+        [...userIds].map((userId) => ({ kind: 'invalidate', userId })),
+      );
+      return !outcomes.includes('unavailable');
+    } catch (error) {
+      // Not Redis trouble (that comes back as `unavailable`) but a bug: do not block the dead letter on it.
+      this.#logger.error('invalidation before dead-lettering failed', { error: safeErrorText(error) });
+      return true;
+    }
   }
 
   /** Trims what every group acknowledged and deletes finished consumers. Failures are logged only. */

@@ -226,6 +226,26 @@ describe('StreamConsumer', () => {
         expect(await cache.get(never)).toEqual({ status: 'negative' });
       });
 
+      it('invalidates the user when it gives up on a versionless event after a long PostgreSQL outage', async () => {
+        const stream = newStream();
+        const id = newId();
+        const v1 = (await repository.create(id, fields('Mvondo v1'))).profile;
+        await cache.set(v1);
+        await repository.update(id, fields('Mvondo v2'));
+        const down = { getMany: () => Promise.reject(new DatabaseError('outage')) };
+        await xadd(stream, { event: 'updated', userId: id, payload: JSON.stringify(fields('Mvondo v2')) });
+        const run = () =>
+          consumer(stream, { repository: down, claimIdleMs: 0, maxDeliveries: 2 }).runFor(300);
+
+        let report = await run();
+        for (let i = 0; i < 5 && report.deadLettered === 0; i++) report = await run();
+
+        expect(report.deadLettered).toBe(1);
+        expect(await groupPending(stream)).toBe(0);
+        // The cache no longer serves v1 for the TTL: the next read goes to PostgreSQL (v2).
+        expect(await cache.get(id)).toEqual({ status: 'miss' });
+      });
+
       it('keeps versionless events pending while PostgreSQL fails, and applies them once it is back', async () => {
         const stream = newStream();
         const id = newId();
