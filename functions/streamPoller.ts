@@ -7,7 +7,7 @@ import type { Context } from 'aws-lambda';
 import { LeaseHeldError } from '../shared/errors.js';
 import { Lease } from '../shared/lease.js';
 import type { LoggerPort } from '../shared/ports.js';
-import { type PollReport, StreamConsumer } from '../shared/streamConsumer.js';
+import { type PollReport, type Relay, StreamConsumer } from '../shared/streamConsumer.js';
 import type { UserCache } from '../shared/userCache.js';
 import { type Dependencies, getDependencies } from './dependencies.js';
 import { lazy } from './http/lazy.js';
@@ -16,8 +16,8 @@ import type { MetricsPort } from './http/route.js';
 export interface PollerDeps {
   /** A fresh consumer per invocation: its name is unique, and it holds the poller lease. */
   consumer: (budgetMs: number) => Pick<StreamConsumer, 'runFor'>;
-  /** Publishes unpublished outbox rows; returns how many. */
-  relay: () => Promise<number>;
+  /** Publishes unpublished outbox rows, starting no page after the given deadline; returns how many. */
+  relay: Relay;
   cache: Pick<UserCache, 'flushStats'>;
   /** POLLER_BUDGET_MS: the loop's length, capped by the invocation's remaining time. */
   budgetMs: number;
@@ -103,7 +103,7 @@ export function pollerDeps(d: Dependencies): PollerDeps {
           ttlMs: budgetMs + 15_000,
         }),
       }),
-    relay: () => d.publisher.publishPending(d.repository, RELAY_BATCH),
+    relay: (until) => d.publisher.publishPending(d.repository, RELAY_BATCH, { until }),
     cache,
     budgetMs: config.poller.budgetMs,
     logger,

@@ -62,7 +62,7 @@ export function startLocalPoller(ctx: JobContext): BackgroundJob {
           sleep,
           lease: new Lease({ redis, key: `${ctx.keyPrefix}user:poller:lease`, ttlMs: budgetMs + 15_000 }),
         }),
-      relay: () => ctx.publisher.publishPending(ctx.repository, 100),
+      relay: (until) => ctx.publisher.publishPending(ctx.repository, 100, { until, clock }),
       cache,
       budgetMs: config.poller.budgetMs,
       logger,

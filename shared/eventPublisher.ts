@@ -67,12 +67,20 @@ export class EventPublisher {
    * `limit` (one pipeline and one UPDATE each), and marks them. It keeps going while pages come back full,
    * up to `maxPages`: after a Redis outage the outbox holds every write of the outage, and the cache serves
    * their old versions until they are relayed, so draining 100 a second (one page per poller pause) would
-   * stretch a 10 s outage into many more seconds of stale reads (the chaos run measured it).
+   * stretch a 10 s outage into many more seconds of stale reads (the chaos run measured it). Each page
+   * starts only before `until` (default: no limit).
    * Returns how many were published.
    */
-  async publishPending(repository: OutboxRepository, limit: number, maxPages = 20): Promise<number> {
+  async publishPending(
+    repository: OutboxRepository,
+    limit: number,
+    opts: { maxPages?: number; until?: number; clock?: () => number } = {},
+  ): Promise<number> {
+    const { maxPages = 20, until = Number.POSITIVE_INFINITY, clock = Date.now } = opts;
     let published = 0;
-    for (let page = 0; page < maxPages; page++) {
+    // `until`: the poller's deadline. No new page starts after it, so a backlog never runs a Lambda past
+    // its timeout (what is left waits for the next run).
+    for (let page = 0; page < maxPages && clock() < until; page++) {
       const pending = await repository.listUnpublished(limit);
       published += (await this.#publish(pending, repository)).length;
       if (pending.length < limit) break;

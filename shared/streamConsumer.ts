@@ -34,6 +34,12 @@ import type { UserCache } from './userCache.js';
 export type { PollReport, StreamConsumerOptions, StreamConsumerRedis } from './streamConsumerOptions.js';
 
 /** State of one `runFor`. */
+/**
+ * The outbox relay step: publishes what the API could not, returns how many. It gets the run's deadline
+ * (epoch ms) and must not start work it cannot finish before it.
+ */
+export type Relay = (deadline: number) => Promise<number>;
+
 interface Run {
   report: PollReport;
   /** Event-to-cache lag of every applied event, ms. */
@@ -91,10 +97,7 @@ export class StreamConsumer {
    * deadline; anything else (a bug, a poison entry crashing the apply) propagates. `signal` ends the loop
    * early, after the step in flight (local stack shutdown, benchmarks).
    */
-  async runFor(
-    budgetMs: number,
-    opts: { relay?: () => Promise<number>; signal?: AbortSignal } = {},
-  ): Promise<PollReport> {
+  async runFor(budgetMs: number, opts: { relay?: Relay; signal?: AbortSignal } = {}): Promise<PollReport> {
     if (!isInt(budgetMs, 1)) throw new ConfigError('budgetMs must be a positive integer');
     const run = () => this.#loop(budgetMs, opts.relay, opts.signal);
     return this.#lease ? withLease(this.#lease, run) : run();
@@ -102,7 +105,7 @@ export class StreamConsumer {
 
   async #loop(
     budgetMs: number,
-    relay: (() => Promise<number>) | undefined,
+    relay: Relay | undefined,
     signal: AbortSignal | undefined,
   ): Promise<PollReport> {
     const started = this.#clock();
@@ -145,7 +148,7 @@ export class StreamConsumer {
   }
 
   /** One turn of the loop. Returns true when it made progress (poll again at once, no pause). */
-  async #step(run: Run, relay: (() => Promise<number>) | undefined): Promise<boolean> {
+  async #step(run: Run, relay: Relay | undefined): Promise<boolean> {
     const { report } = run;
     if (this.#lease && this.#clock() - run.lastRenew >= this.#lease.ttlMs / 3) {
       if (!(await this.#lease.renew())) {
@@ -184,7 +187,7 @@ export class StreamConsumer {
     // deleted profiles) meanwhile. The chaos run measured 85 s of stale reads before this.
     if (!relay || (applied && this.#clock() < run.nextRelay)) return applied;
     run.nextRelay = this.#clock() + this.#o.maxPauseMs;
-    const relayed = await this.#relay(relay, report);
+    const relayed = await this.#relay(relay, run.deadline, report);
     report.relayed += relayed;
     return applied || relayed > 0;
   }
@@ -351,9 +354,9 @@ export class StreamConsumer {
     }
   }
 
-  async #relay(relay: () => Promise<number>, report: PollReport): Promise<number> {
+  async #relay(relay: Relay, deadline: number, report: PollReport): Promise<number> {
     try {
-      return await relay();
+      return await relay(deadline);
     } catch (error) {
       report.errors++;
       this.#logger.warn('outbox relay failed', { error: safeErrorText(error) });

@@ -121,12 +121,12 @@ describe('EventPublisher', () => {
       const publisher = new EventPublisher({ redis: s.redis.redis, stream });
       const events = [await created(), await created(), await created()];
 
-      expect(await publisher.publishPending(s.repository, 2, 1)).toBe(2);
+      expect(await publisher.publishPending(s.repository, 2, { maxPages: 1 })).toBe(2);
       expect((await entries(stream)).map((e) => e.fields.eventId)).toEqual(
         events.slice(0, 2).map((e) => e.outboxId),
       );
-      expect(await publisher.publishPending(s.repository, 2, 1)).toBe(1);
-      expect(await publisher.publishPending(s.repository, 2, 1)).toBe(0);
+      expect(await publisher.publishPending(s.repository, 2, { maxPages: 1 })).toBe(1);
+      expect(await publisher.publishPending(s.repository, 2, { maxPages: 1 })).toBe(0);
       for (const event of events) expect(await published(event.outboxId)).not.toBeNull();
     });
   });
@@ -145,6 +145,24 @@ describe('EventPublisher', () => {
 
       expect(await publisher.publishPending(s.repository, 2)).toBe(7);
       expect((await entries(stream)).map((e) => e.fields.eventId)).toEqual(events.map((e) => e.outboxId));
+    });
+  });
+
+  describe('publishPending() near the poller deadline', () => {
+    it('starts no page after `until`, leaving the rest for the next run', async () => {
+      const stream = s.redis.key('events', newId());
+      const publisher = new EventPublisher({ redis: s.redis.redis, stream });
+      await new EventPublisher({ redis: s.redis.redis, stream: `${stream}:leftovers` }).publishPending(
+        s.repository,
+        1000,
+      );
+      for (let i = 0; i < 5; i++) await created();
+      let now = 0;
+      // Each page takes the clock one step further; the deadline allows two pages.
+      const clock = () => now++;
+
+      expect(await publisher.publishPending(s.repository, 2, { until: 2, clock })).toBe(4);
+      expect(await publisher.publishPending(s.repository, 2)).toBe(1);
     });
   });
 

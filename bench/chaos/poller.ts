@@ -4,7 +4,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../../shared/ports.js';
-import type { PollReport, StreamConsumer } from '../../shared/streamConsumer.js';
+import type { PollReport, Relay, StreamConsumer } from '../../shared/streamConsumer.js';
 
 /** One `runFor` slice's report and when it ended (epoch ms). */
 export interface SliceReport {
@@ -24,7 +24,7 @@ export interface ChaosPoller {
  */
 export function startChaosPoller(
   build: (ports: { clock: Clock; sleep: (ms: number) => Promise<void> }) => StreamConsumer,
-  opts: { sliceMs: number; relay: () => Promise<number>; onError?: (error: unknown) => void },
+  opts: { sliceMs: number; relay: Relay; onError?: (error: unknown) => void },
 ): ChaosPoller {
   const abort = new AbortController();
   const clock = () => Date.now() + (abort.signal.aborted ? opts.sliceMs + 1 : 0);

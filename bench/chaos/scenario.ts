@@ -132,7 +132,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
             clock,
             sleep: pause,
           }),
-        { sliceMs: 5_000, relay: () => publisher.publishPending(repository, 100) },
+        { sliceMs: 5_000, relay: (until) => publisher.publishPending(repository, 100, { until }) },
       );
       pollers.push(poller);
       return poller;
