@@ -4,7 +4,7 @@
  * 200 `{ users: [...request order...], notFound: [...] }`.
  */
 import { getDependencies } from './dependencies.js';
-import { lazy } from './http/lazy.js';
+import { lazyRoute } from './http/lazy.js';
 import { profileJson } from './http/profileJson.js';
 import { queryUserIds } from './http/request.js';
 import { json } from './http/response.js';
@@ -19,4 +19,4 @@ export function createHandler(deps: ApiDeps): ApiHandler {
 }
 
 /** The Lambda entry point: dependencies are built on the first call, once per environment. */
-export const handler = lazy(async () => createHandler(await getDependencies()));
+export const handler = lazyRoute(async () => createHandler(await getDependencies()));

@@ -4,7 +4,7 @@
  * 204; 404 when the id is unknown or already deleted.
  */
 import { getDependencies } from './dependencies.js';
-import { lazy } from './http/lazy.js';
+import { lazyRoute } from './http/lazy.js';
 import { ifMatchVersion, pathUserId } from './http/request.js';
 import { noContent } from './http/response.js';
 import { type ApiDeps, type ApiHandler, route } from './http/route.js';
@@ -19,4 +19,4 @@ export function createHandler(deps: ApiDeps): ApiHandler {
 }
 
 /** The Lambda entry point: dependencies are built on the first call, once per environment. */
-export const handler = lazy(async () => createHandler(await getDependencies()));
+export const handler = lazyRoute(async () => createHandler(await getDependencies()));

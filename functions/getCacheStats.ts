@@ -4,7 +4,7 @@
  * (this instance only) would look like a real, tiny number.
  */
 import { getDependencies } from './dependencies.js';
-import { lazy } from './http/lazy.js';
+import { lazyRoute } from './http/lazy.js';
 import { json } from './http/response.js';
 import { type ApiDeps, type ApiHandler, route } from './http/route.js';
 
@@ -16,4 +16,4 @@ export function createHandler(deps: ApiDeps): ApiHandler {
 }
 
 /** The Lambda entry point: dependencies are built on the first call, once per environment. */
-export const handler = lazy(async () => createHandler(await getDependencies()));
+export const handler = lazyRoute(async () => createHandler(await getDependencies()));

@@ -3,7 +3,7 @@
  * answer. 200 with `ETag: "<version>"`, 404 for unknown and deleted ids.
  */
 import { getDependencies } from './dependencies.js';
-import { lazy } from './http/lazy.js';
+import { lazyRoute } from './http/lazy.js';
 import { profileJson } from './http/profileJson.js';
 import { pathUserId } from './http/request.js';
 import { etag, json } from './http/response.js';
@@ -21,4 +21,4 @@ export function createHandler(deps: ApiDeps): ApiHandler {
 }
 
 /** The Lambda entry point: dependencies are built on the first call, once per environment. */
-export const handler = lazy(async () => createHandler(await getDependencies()));
+export const handler = lazyRoute(async () => createHandler(await getDependencies()));

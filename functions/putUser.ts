@@ -5,7 +5,7 @@
  */
 import { profileFieldsSchema } from '../shared/profile.js';
 import { getDependencies } from './dependencies.js';
-import { lazy } from './http/lazy.js';
+import { lazyRoute } from './http/lazy.js';
 import { profileJson } from './http/profileJson.js';
 import { ifMatchVersion, jsonBody, pathUserId } from './http/request.js';
 import { etag, json } from './http/response.js';
@@ -22,4 +22,4 @@ export function createHandler(deps: ApiDeps): ApiHandler {
 }
 
 /** The Lambda entry point: dependencies are built on the first call, once per environment. */
-export const handler = lazy(async () => createHandler(await getDependencies()));
+export const handler = lazyRoute(async () => createHandler(await getDependencies()));

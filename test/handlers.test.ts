@@ -7,8 +7,10 @@ import { createHandler as createUser } from '../functions/createUser.js';
 import { createHandler as deleteUser } from '../functions/deleteUser.js';
 import { createHandler as getCacheStats } from '../functions/getCacheStats.js';
 import { createHandler as getUser } from '../functions/getUser.js';
+import { lazyRoute } from '../functions/http/lazy.js';
 import type { ApiDeps, ApiEvent, ApiHandler } from '../functions/http/route.js';
 import { createHandler as putUser } from '../functions/putUser.js';
+import { ConfigError } from '../shared/errors.js';
 import { LIMITS, type ProfileFields } from '../shared/profile.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 
@@ -705,5 +707,28 @@ describe('API handlers', () => {
       );
       expect(await dbSnapshot()).toBe(before);
     });
+  });
+});
+
+describe('lazyRoute() (the Lambda entry points of the API)', () => {
+  it('answers 503 in the API error shape when the dependencies cannot be built, and retries the build', async () => {
+    let builds = 0;
+    const failing = lazyRoute(async () => {
+      builds++;
+      throw new ConfigError('UPSTASH_SECRET_ARN: the secret is missing fields: token');
+    });
+    const errors = console.error;
+    console.error = () => {};
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await failing(event({ method: 'GET', id: 'u1', scopes: READ }));
+        expect(res.statusCode).toBe(503);
+        expect(bodyOf(res).error.code).toBe('SERVICE_UNAVAILABLE');
+        expect(JSON.stringify(res)).not.toContain('token');
+      }
+    } finally {
+      console.error = errors;
+    }
+    expect(builds).toBe(2);
   });
 });

@@ -1,3 +1,7 @@
+import { safeErrorText } from '../../shared/errorText.js';
+import { json } from './response.js';
+import type { ApiHandler } from './route.js';
+
 /**
  * Lambda entry points build their dependencies on the first invocation, once per environment, instead of
  * at import: a configuration or secret error then surfaces as a logged invocation error (retried on the
@@ -16,5 +20,31 @@ export function lazy<A extends unknown[], R>(
     });
     const handler = await ready;
     return handler(...args);
+  };
+}
+
+/**
+ * `lazy` for API routes: when the dependencies cannot be built (Secrets Manager throttled, a bad
+ * setting), the route still answers in the API's error shape, as a 503 the caller may retry, instead of
+ * a bare Lambda failure that API Gateway turns into `{"message":"Internal Server Error"}`.
+ */
+export function lazyRoute(build: () => Promise<ApiHandler>): ApiHandler {
+  const handler = lazy(build);
+  return async (event) => {
+    try {
+      return await handler(event);
+    } catch (error) {
+      // No logger exists yet (building it is what failed): one structured line on stderr, PII-free.
+      console.error(
+        JSON.stringify({ level: 'ERROR', message: 'dependencies unavailable', error: safeErrorText(error) }),
+      );
+      return json(503, {
+        error: {
+          code: 'SERVICE_UNAVAILABLE',
+          message: 'the service cannot reach its configuration; retry',
+          details: {},
+        },
+      });
+    }
   };
 }
