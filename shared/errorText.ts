@@ -8,3 +8,11 @@ export function safeErrorText(error: unknown, maxLength = 300): string {
   const cut = text.indexOf(', command was');
   return (cut === -1 ? text : text.slice(0, cut)).slice(0, maxLength);
 }
+
+/**
+ * Whether a client error is a timeout: the per-request `AbortSignal.timeout` surfaces as an AbortError or
+ * TimeoutError (name or message, depending on the runtime's fetch).
+ */
+export function isTimeoutError(error: unknown): boolean {
+  return error instanceof Error && /abort|timeout/i.test(`${error.name} ${error.message}`);
+}

@@ -7,7 +7,7 @@
 
 import type { Redis } from '@upstash/redis';
 import { ConfigError, UserCacheError } from './errors.js';
-import { safeErrorText } from './errorText.js';
+import { isTimeoutError, safeErrorText } from './errorText.js';
 import { toStreamFields } from './events.js';
 import type { OutboxEvent, ProfileRepository } from './profileRepository.js';
 
@@ -104,7 +104,7 @@ export class EventPublisher {
       }
       replies = (await p.exec({ keepErrors: true })) as PipelineReply;
     } catch (error) {
-      const timeout = error instanceof Error && /abort|timeout/i.test(`${error.name} ${error.message}`);
+      const timeout = isTimeoutError(error);
       throw new UserCacheError(
         timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE',
         // The text, not the error as `cause`: the client's error embeds the command, profiles included.

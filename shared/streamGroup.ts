@@ -7,7 +7,7 @@
 
 import type { Redis } from '@upstash/redis';
 import { UserCacheError } from './errors.js';
-import { safeErrorText } from './errorText.js';
+import { isTimeoutError, safeErrorText } from './errorText.js';
 import { deadLetterFields, decodeEntries, decodeReadGroup, type StreamEntry } from './streamEntries.js';
 import { pruneConsumers, trimAcknowledged } from './streamTrim.js';
 
@@ -143,7 +143,7 @@ export class StreamGroup {
       // The text of a failed dead-letter XADD would otherwise carry the event's profile (PII), and the
       // poller logs this message.
       const message = safeErrorText(error, 1000);
-      const timeout = /abort|timeout/i.test(message);
+      const timeout = isTimeoutError(error);
       throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', message);
     }
   }

@@ -22,7 +22,7 @@ import {
 import { type CacheWrite, encodeWrites, type WriteOutcome } from './cache/writes.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuitBreaker.js';
 import { ConfigError, UserCacheError, ValidationError } from './errors.js';
-import { safeErrorText } from './errorText.js';
+import { isTimeoutError, safeErrorText } from './errorText.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
 import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profile.js';
 
@@ -308,7 +308,7 @@ export class UserCache {
     } catch (error) {
       this.#breaker.onFailure();
       this.#stats.add('errors');
-      const timeout = error instanceof Error && /abort|timeout/i.test(`${error.name} ${error.message}`);
+      const timeout = isTimeoutError(error);
       // No `cause`: the client's error text embeds the command, profile fields included.
       throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', safeErrorText(error));
     }
