@@ -1,22 +1,14 @@
-/**
- * `npm run audit [-- --all | --sample 1000] [--ids a,b,c] [--data-dir .local]`
- *
- * Compares the cache with PostgreSQL, as the hourly Lambda does, on local data (clients as in
- * local/cliClients.ts). `--all` audits every profile in PostgreSQL; the default samples cached entries.
- * Prints the report as JSON; exit code 0 when nothing is inconsistent, 1 otherwise.
- */
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type AuditReport, ConsistencyAuditor } from '../shared/auditor.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import type { Sql } from '../shared/sql.js';
 import { UserCache } from '../shared/userCache.js';
-import { type CliClients, openCliClients } from './cliClients.js';
+import { type CliClients, DEFAULT_DATA_DIR, openCliClients } from './cliClients.js';
 import { loadLocalConfig } from './localConfig.js';
 
 const { values } = parseArgs({
   options: {
-    'data-dir': { type: 'string', default: fileURLToPath(new URL('../.local', import.meta.url)) },
+    'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
     all: { type: 'boolean', default: false },
     sample: { type: 'string' },
     ids: { type: 'string' },

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Redis } from '@upstash/redis';
 import { createRedisClient } from '../shared/redisClient.js';
 import type { Sql } from '../shared/sql.js';
@@ -70,6 +71,19 @@ async function connectRedis(
   cleanups.push(() => gateway.close());
   return createRedisClient({ url: gateway.url, token: gatewayToken, timeoutMs: opts.redisTimeoutMs });
 }
+
+/**
+ * The database alone, for `npm run migrate` and `npm run seed`: DATABASE_URL, else `<dataDir>/pgdata`
+ * (refused while `npm start` owns it: PGlite's files belong to one process, and rows written by a second
+ * one are silently lost).
+ */
+export async function openCliDatabase(dataDir: string, env: NodeJS.ProcessEnv = process.env) {
+  if (!env.DATABASE_URL?.trim()) await refuseIfStackRuns(dataDir);
+  return openLocalDatabase({ env, dataDir: join(dataDir, 'pgdata') });
+}
+
+/** The default `--data-dir` of every local tool: the `.local` folder `npm start` uses. */
+export const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.local', import.meta.url));
 
 /** PGlite and the AOF of `.local` belong to one process at a time (see localStack's stack.pid). */
 async function refuseIfStackRuns(dataDir: string): Promise<void> {

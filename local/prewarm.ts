@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { RedisActivitySource, SqlActivitySource } from '../shared/activitySources.js';
 import { LeaseHeldError } from '../shared/errors.js';
@@ -6,14 +5,14 @@ import { Lease } from '../shared/lease.js';
 import { Prewarmer, type PrewarmProgress } from '../shared/prewarmer.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import { UserCache } from '../shared/userCache.js';
-import { type CliClients, openCliClients } from './cliClients.js';
+import { type CliClients, DEFAULT_DATA_DIR, openCliClients } from './cliClients.js';
 import { loadLocalConfig } from './localConfig.js';
 
 const env = process.env;
 const { values } = parseArgs({
   options: {
     // Same default as `npm start` (local/localStack.ts).
-    'data-dir': { type: 'string', default: fileURLToPath(new URL('../.local', import.meta.url)) },
+    'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
     source: { type: 'string' },
     'batch-size': { type: 'string' },
     'pause-ms': { type: 'string' },

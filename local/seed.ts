@@ -1,9 +1,9 @@
 /**
- * `npm run seed -- --users 20000 [--active-share 0.3] [--seed 42] [--prefix u] [--data-dir DIR]`
- * Inserts generated profiles into DATABASE_URL, or into the PGlite directory (default `.local/pgdata`).
+ * `npm run seed -- --users 20000 [--active-share 0.3] [--seed 42] [--prefix u] [--data-dir .local]`
+ * Inserts generated profiles into DATABASE_URL, or into the PGlite database under the data folder.
  */
 import { parseArgs } from 'node:util';
-import { openLocalDatabase } from './database.js';
+import { DEFAULT_DATA_DIR, openCliDatabase } from './cliClients.js';
 import { seedProfiles } from './seedData.js';
 
 const { values } = parseArgs({
@@ -12,7 +12,7 @@ const { values } = parseArgs({
     'active-share': { type: 'string', default: '0.3' },
     seed: { type: 'string', default: '42' },
     prefix: { type: 'string', default: 'u' },
-    'data-dir': { type: 'string' },
+    'data-dir': { type: 'string', default: DEFAULT_DATA_DIR },
   },
 });
 
@@ -32,7 +32,10 @@ if (!/^[A-Za-z0-9_-]{0,50}$/.test(values.prefix)) {
   process.exit(2);
 }
 
-const db = await openLocalDatabase({ dataDir: values['data-dir'] });
+const db = await openCliDatabase(values['data-dir']).catch((error: unknown) => {
+  console.error(`seed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
 try {
   const started = performance.now();
   const { inserted } = await seedProfiles(db.sql, users, { activeShare, seed, idPrefix: values.prefix });

@@ -234,10 +234,16 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
     expect((await repository.getById(id))?.deletedAt).toEqual(expect.any(Number));
   });
 
-  it('getCacheStats answers 200 with the hit rate', async () => {
+  it('getCacheStats answers 200 with the counters of the cache', async () => {
+    const cache = new UserCache({ redis: redis.redis, keyPrefix: redis.keyPrefix });
+    await cache.get(newId());
+    await cache.flushStats();
     const { results } = await runBundle('getCacheStats', env, [apiEvent('GET', '/cache/stats')]);
     expect(results[0]).toMatchObject({ ok: true, value: { statusCode: 200 } });
-    expect(JSON.parse(value(results[0]).body)).toHaveProperty('hitRate');
+    const stats = JSON.parse(value(results[0]).body);
+    expect(stats.lookups).toBeGreaterThan(0);
+    expect(stats.hitRate).toBeGreaterThanOrEqual(0);
+    expect(stats.hitRate).toBeLessThanOrEqual(1);
   });
 
   it('streamPoller relays unpublished outbox rows to the stream within its budget', async () => {
@@ -273,12 +279,21 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
     expect(report).toMatchObject({ inconsistent: 1, byKind: { ahead: 1 } });
   });
 
-  it('prewarm completes a scheduled run', async () => {
-    const { results } = await runBundle('prewarm', env, [{}]);
+  it('prewarm loads recently active profiles in a scheduled run', async () => {
+    const id = newId();
+    await repository.create(id, fields);
+    await repository.touchActivity([id], Date.now());
+    const cache = new UserCache({ redis: redis.redis, keyPrefix: redis.keyPrefix });
+    await cache.invalidate(id);
+    const { results } = await runBundle('prewarm', { ...env, PREWARM_SOURCE: 'sql', PREWARM_PAUSE_MS: '0' }, [
+      {},
+    ]);
     expect(results[0]).toMatchObject({
       ok: true,
       value: { status: 'done', report: { complete: true, errors: 0, failedBatches: 0 } },
     });
+    expect(value(results[0]).report.cached).toBeGreaterThanOrEqual(1);
+    expect(await cache.get(id)).toMatchObject({ status: 'hit', profile: { userId: id } });
   });
 });
 

@@ -595,6 +595,8 @@ describe('API handlers', () => {
         UPSTASH_REDIS_REST_TOKEN: s.redis.gateway.token,
         DATABASE_URL: `postgres://postgres@${server.getServerConn()}/postgres`,
         CACHE_KEY_PREFIX: s.redis.keyPrefix,
+        // The stream too: the real handler XADDs, and nothing outside the prefix may be touched.
+        EVENTS_STREAM: `${s.redis.keyPrefix}events:users`,
         REDIS_TIMEOUT_MS: '2000',
         POWERTOOLS_LOG_LEVEL: 'SILENT',
         POWERTOOLS_METRICS_DISABLED: 'true',

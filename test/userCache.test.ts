@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startRedisServer } from '../local/redisServer.js';
 import { ValidationError } from '../shared/errors.js';
 import type { UserProfile } from '../shared/profile.js';
 import { createRedisClient } from '../shared/redisClient.js';
@@ -194,12 +195,20 @@ describe('UserCache', () => {
     });
 
     it('falls back to EVAL when Redis lost its script cache (NOSCRIPT)', async () => {
-      const c = cache();
-      const id = newId();
-      await c.set(profile(id, 1));
-      await t.redis.scriptFlush();
-      expect(await c.set(profile(id, 2))).toBe('written');
-      expect(await c.get(id)).toMatchObject({ status: 'hit', profile: { version: 2 } });
+      // A Redis of its own: SCRIPT FLUSH on the run's shared Redis would disturb other files' counts.
+      const server = await startRedisServer();
+      const own = await useTestRedis({ redisUrl: server.url });
+      try {
+        const c = new UserCache({ redis: own.redis, keyPrefix: own.keyPrefix });
+        const id = newId();
+        await c.set(profile(id, 1));
+        await own.redis.scriptFlush();
+        expect(await c.set(profile(id, 2))).toBe('written');
+        expect(await c.get(id)).toMatchObject({ status: 'hit', profile: { version: 2 } });
+      } finally {
+        await own.cleanup();
+        await server.stop();
+      }
     });
 
     it('ends at the newest version whatever the order of writes and deletes (property)', async () => {
