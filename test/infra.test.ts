@@ -488,9 +488,9 @@ describe('UserCacheStack', () => {
   });
 
   describe('monitoring', () => {
-    it('alarms on API 5xx rate, read p99 latency, event lag, dead letters, failed runs and the audit', () => {
+    it('alarms on API 5xx rate, read p99 latency, event lag, dead letters, failed runs, DB fallback and the audit', () => {
       const { template } = synth();
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Metrics: Match.arrayWith([
           Match.objectLike({ Expression: 'IF(requests > 0, 100 * errors / requests, 0)' }),
@@ -517,10 +517,25 @@ describe('UserCacheStack', () => {
         MetricName: CUSTOM_METRICS.eventsDeadLettered,
         Threshold: 0,
       });
+      // New messages per period, not depth: a depth alarm would stay in ALARM for the queue's 14 days.
       const queueAlarms = template.findResources('AWS::CloudWatch::Alarm', {
-        Properties: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0 },
+        Properties: {
+          Namespace: 'AWS/SQS',
+          MetricName: 'NumberOfMessagesSent',
+          Statistic: 'Sum',
+          Threshold: 0,
+        },
       });
       expect(Object.keys(queueAlarms)).toHaveLength(2);
+      // Redis failing never fails a request, so the fallback share is what tells.
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Threshold: 5,
+        Metrics: Match.arrayWith([
+          Match.objectLike({
+            Expression: 'IF(hits + misses + fallbacks > 0, 100 * fallbacks / (hits + misses + fallbacks), 0)',
+          }),
+        ]),
+      });
     });
 
     it('alarms as soon as one audit run reports an inconsistent entry', () => {
@@ -569,7 +584,7 @@ describe('UserCacheStack', () => {
     it('notifies the SNS topic given as props from every alarm', () => {
       const { template } = synth({ alarmTopicArn: ALARM_TOPIC_ARN });
       const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-      expect(alarms).toHaveLength(7);
+      expect(alarms).toHaveLength(8);
       for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([ALARM_TOPIC_ARN]);
     });
 

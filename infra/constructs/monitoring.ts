@@ -54,6 +54,8 @@ export interface AlarmThresholds {
   readonly eventLagP99Ms: number;
   /** Entries one audit run found inconsistent with PostgreSQL (after its recheck). @default 0 */
   readonly inconsistentEntries: number;
+  /** Share of looked-up profiles read from PostgreSQL because Redis failed, in percent, over 5 minutes. @default 5 */
+  readonly dbFallbackPercent: number;
 }
 
 export const DEFAULT_THRESHOLDS: AlarmThresholds = {
@@ -61,6 +63,7 @@ export const DEFAULT_THRESHOLDS: AlarmThresholds = {
   readLatencyP99Ms: 500,
   eventLagP99Ms: 180_000,
   inconsistentEntries: 0,
+  dbFallbackPercent: 5,
 };
 
 export interface MonitoringProps {
@@ -105,8 +108,10 @@ export class Monitoring extends Construct {
         statistic,
         period: PERIOD,
       });
-    const queueDepth = (queue: IQueue) =>
-      queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: PERIOD });
+    // Messages SENT per period, not queue depth: failures stay in the queue for 14 days, so a depth alarm
+    // would sit in ALARM after the first one and never notify again (actions fire on state changes).
+    const newMessages = (queue: IQueue) =>
+      queue.metricNumberOfMessagesSent({ statistic: 'Sum', period: PERIOD });
 
     const api5xxRate = new MathExpression({
       expression: 'IF(requests > 0, 100 * errors / requests, 0)',
@@ -145,11 +150,18 @@ export class Monitoring extends Construct {
     this.alarm('EventsDeadLettered', deadLettered, 0, 'The poller dead-lettered stream entries');
     this.alarm(
       'SchedulerDeadLetters',
-      queueDepth(props.schedulerDeadLetterQueue),
+      newMessages(props.schedulerDeadLetterQueue),
       0,
       'Scheduler could not invoke',
     );
-    this.alarm('FailedRuns', queueDepth(props.failureQueue), 0, 'A scheduled function run failed');
+    this.alarm('FailedRuns', newMessages(props.failureQueue), 0, 'A scheduled function run failed');
+    // Redis trouble never fails a request (reads fall back to PostgreSQL), so it would go unnoticed but for this.
+    this.alarm(
+      'DbFallbackShare',
+      dbShare,
+      t.dbFallbackPercent,
+      'Redis is failing: reads are served from PostgreSQL',
+    );
     // A 5-minute period: the alarm fires as soon as a run reports and clears before the next run,
     // so every bad run notifies again instead of the alarm sitting in ALARM unnoticed.
     this.alarm(
@@ -172,8 +184,8 @@ export class Monitoring extends Construct {
       graph('Event lag p99 (ms)', [eventLagP99]),
       graph('Dead letters', [
         deadLettered,
-        queueDepth(props.schedulerDeadLetterQueue),
-        queueDepth(props.failureQueue),
+        newMessages(props.schedulerDeadLetterQueue),
+        newMessages(props.failureQueue),
       ]),
       graph('API requests, 4xx and 5xx', [
         requests,
