@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { startLocalStack } from '../local/localStack.js';
 import type { Sql, SqlQueryable } from '../shared/sql.js';
-import { openDatabase } from './eventsBench.js';
+import { openBenchDatabase } from './eventsBench.js';
 import { type Figures, printTable, round, summarize } from './measure.js';
 
 export interface ApiBenchOptions {
@@ -92,7 +92,7 @@ export async function runApiBench(opts: ApiBenchOptions = {}): Promise<ApiBenchR
   const seedUsers = opts.seedUsers ?? 20_000;
   const durationS = Math.max(2, round(5 * scale, 1));
   const dataDir = await mkdtemp(join(os.tmpdir(), 'user-cache-apibench-'));
-  const db = await openDatabase();
+  const db = await openBenchDatabase();
   const sql = new CountingSql(db.sql);
   try {
     const stack = await startLocalStack({

@@ -2,19 +2,16 @@
  * Events and warmth benchmark: the seed's prewarm (2,456 active users, batches of 500, 1.5 s apart; the
  * seed took 47.32 s with 58 errors) and the event lag from a committed PUT to the stream poller's apply.
  */
-import { createPgliteSql } from '../local/pgliteSql.js';
 import { startRedisServer } from '../local/redisServer.js';
+import { openScratchDatabase, type ScratchDatabase } from '../local/scratchDatabase.js';
 import { seedProfiles } from '../local/seedData.js';
 import { startUpstashGateway } from '../local/upstashGateway.js';
 import { SqlActivitySource } from '../shared/activitySources.js';
-import { migrate } from '../shared/db/migrate.js';
 import { EventPublisher } from '../shared/eventPublisher.js';
-import { createPgSql } from '../shared/pgSql.js';
 import { Prewarmer, type PrewarmReport } from '../shared/prewarmer.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import { ProfileService } from '../shared/profileService.js';
 import { createRedisClient } from '../shared/redisClient.js';
-import type { Sql } from '../shared/sql.js';
 import { StreamConsumer } from '../shared/streamConsumer.js';
 import { UserCache } from '../shared/userCache.js';
 import { type Figures, printTable, round, summarize } from './measure.js';
@@ -25,27 +22,9 @@ export interface EventsBenchResult {
 }
 
 /** PGlite in memory, or a throwaway schema on DATABASE_URL's server (dropped by `close()`). */
-export async function openDatabase(): Promise<{ sql: Sql; close(): Promise<void> }> {
-  const url = process.env.DATABASE_URL;
-  if (!url) {
-    const sql = await createPgliteSql();
-    await migrate(sql);
-    return { sql, close: () => sql.close() };
-  }
-  // A throwaway schema on the given server, dropped afterwards: the bench never touches existing tables.
-  const schema = `bench_${Date.now().toString(36)}`;
-  const admin = createPgSql({ connectionString: url, max: 1 });
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const sql = createPgSql({ connectionString: url, searchPath: schema, max: 4 });
-  await migrate(sql);
-  return {
-    sql,
-    async close() {
-      await sql.close();
-      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-      await admin.close();
-    },
-  };
+export function openBenchDatabase(): Promise<ScratchDatabase> {
+  // Lambda's own statement timeout (createPgSql's default): the benches measure what Lambda would run.
+  return openScratchDatabase({ name: 'bench', max: 4, statementTimeoutMs: 2_000 });
 }
 
 export async function runEventsBench(opts: { updates?: number } = {}): Promise<EventsBenchResult> {
@@ -53,7 +32,7 @@ export async function runEventsBench(opts: { updates?: number } = {}): Promise<E
   const updates = opts.updates ?? 1_000;
   const server = await startRedisServer();
   const gateway = await startUpstashGateway({ redisUrl: server.url, token: 'bench-token' });
-  const db = await openDatabase();
+  const db = await openBenchDatabase();
   try {
     const redis = createRedisClient({ url: gateway.url, token: gateway.token, timeoutMs: 5_000 });
     const cache = new UserCache({ redis });

@@ -7,9 +7,10 @@ import type { Context } from 'aws-lambda';
 import { RedisActivitySource, SqlActivitySource } from '../shared/activitySources.js';
 import { LeaseHeldError } from '../shared/errors.js';
 import { Lease } from '../shared/lease.js';
-import type { LoggerPort } from '../shared/ports.js';
+import type { Clock, LoggerPort } from '../shared/ports.js';
 import { Prewarmer, type PrewarmReport } from '../shared/prewarmer.js';
 import type { UserCache } from '../shared/userCache.js';
+import type { Config } from './config.js';
 import { type Dependencies, getDependencies } from './dependencies.js';
 import { lazy } from './http/lazy.js';
 import type { MetricsPort } from './http/route.js';
@@ -72,10 +73,34 @@ function record(metrics: MetricsPort, report: PrewarmReport): void {
   metrics.addMetric('PrewarmDuration', 'Milliseconds', report.durationMs);
 }
 
-/** The prewarm's dependencies from the environment's shared clients. */
-export function prewarmDeps(d: Dependencies): PrewarmDeps {
-  const { config, redis, cache, logger } = d;
-  const { batchSize, pauseMs, windowDays, source } = config.prewarm;
+/** What `prewarmDeps()` reads: Lambda's `Dependencies`, or the local stack's own clients. */
+export interface PrewarmSources
+  extends Pick<Dependencies, 'config' | 'redis' | 'cache' | 'repository' | 'sql' | 'logger'> {
+  metrics: MetricsPort;
+}
+
+/** Where the local stack's prewarm differs from Lambda's (a moved clock to stop it, its own source). */
+export interface PrewarmOverrides {
+  /** Where active users come from. @default config.prewarm.source */
+  source?: Config['prewarm']['source'];
+  /** Prefix of the lease key. @default config.cache.keyPrefix */
+  keyPrefix?: string;
+  /** The prewarmer's clock. @default Date.now */
+  clock?: Clock;
+  /** The prewarmer's pause between batches. @default a timer */
+  sleep?: (ms: number) => Promise<void>;
+  /** The handler's and the prewarmer's logger. @default sources.logger */
+  logger?: LoggerPort;
+}
+
+/** The prewarm's dependencies: one place wires the prewarmer, its source and lease, for Lambda and local. */
+export function prewarmDeps(d: PrewarmSources, overrides: PrewarmOverrides = {}): PrewarmDeps {
+  const { config, redis, cache } = d;
+  const { clock, sleep } = overrides;
+  const logger = overrides.logger ?? d.logger;
+  const keyPrefix = overrides.keyPrefix ?? config.cache.keyPrefix;
+  const source = overrides.source ?? config.prewarm.source;
+  const { batchSize, pauseMs, windowDays } = config.prewarm;
   return {
     prewarmer: (budgetMs) =>
       new Prewarmer({
@@ -89,9 +114,11 @@ export function prewarmDeps(d: Dependencies): PrewarmDeps {
         pauseMs,
         windowDays,
         budgetMs,
+        clock,
+        sleep,
         logger,
         // Renewed about every 20 s between batches; a killed run frees it within a minute.
-        lease: new Lease({ redis, key: `${config.cache.keyPrefix}user:prewarm:lease`, ttlMs: 60_000 }),
+        lease: new Lease({ redis, key: `${keyPrefix}user:prewarm:lease`, ttlMs: 60_000 }),
       }),
     cache,
     logger,

@@ -6,7 +6,7 @@
 import type { Context } from 'aws-lambda';
 import { LeaseHeldError } from '../shared/errors.js';
 import { Lease } from '../shared/lease.js';
-import type { LoggerPort } from '../shared/ports.js';
+import type { Clock, LoggerPort } from '../shared/ports.js';
 import { type PollReport, type Relay, StreamConsumer } from '../shared/streamConsumer.js';
 import type { UserCache } from '../shared/userCache.js';
 import { type Dependencies, getDependencies } from './dependencies.js';
@@ -81,9 +81,32 @@ function publish(deps: PollerDeps): void {
   }
 }
 
-/** The poller's dependencies from the environment's shared clients. */
-export function pollerDeps(d: Dependencies): PollerDeps {
-  const { config, redis, cache, logger } = d;
+/** What `pollerDeps()` reads: Lambda's `Dependencies`, or the local stack's own clients. */
+export interface PollerSources
+  extends Pick<Dependencies, 'config' | 'redis' | 'cache' | 'repository' | 'publisher' | 'logger'> {
+  metrics: MetricsPort;
+}
+
+/** Where the local stack's poller differs from Lambda's (a moved clock to stop it, its own stream). */
+export interface PollerOverrides {
+  /** The events stream to consume. @default config.events.stream */
+  stream?: string;
+  /** Prefix of the lease key. @default config.cache.keyPrefix */
+  keyPrefix?: string;
+  /** The consumer's and the relay's clock. @default Date.now */
+  clock?: Clock;
+  /** The consumer's pause between empty reads. @default a timer */
+  sleep?: (ms: number) => Promise<void>;
+  /** The handler's and the consumer's logger. @default sources.logger */
+  logger?: LoggerPort;
+}
+
+/** The poller's dependencies: one place wires the consumer, its lease and the relay, for Lambda and local. */
+export function pollerDeps(d: PollerSources, overrides: PollerOverrides = {}): PollerDeps {
+  const { config, redis, cache } = d;
+  const { clock, sleep } = overrides;
+  const logger = overrides.logger ?? d.logger;
+  const keyPrefix = overrides.keyPrefix ?? config.cache.keyPrefix;
   // Events older than the tombstone TTL (minus an hour of margin) are applied as invalidations.
   const maxEventAgeMs = Math.max(60_000, config.cache.tombstoneTtlSeconds * 1000 - 3_600_000);
   return {
@@ -91,19 +114,17 @@ export function pollerDeps(d: Dependencies): PollerDeps {
       new StreamConsumer({
         redis,
         cache,
-        stream: config.events.stream,
+        stream: overrides.stream ?? config.events.stream,
         group: config.events.group,
         maxEventAgeMs,
         logger,
         repository: d.repository,
+        clock,
+        sleep,
         // TTL beyond the budget: a run that overruns a little keeps it; a killed run frees it soon.
-        lease: new Lease({
-          redis,
-          key: `${config.cache.keyPrefix}user:poller:lease`,
-          ttlMs: budgetMs + 15_000,
-        }),
+        lease: new Lease({ redis, key: `${keyPrefix}user:poller:lease`, ttlMs: budgetMs + 15_000 }),
       }),
-    relay: (until) => d.publisher.publishPending(d.repository, RELAY_BATCH, { until }),
+    relay: (until) => d.publisher.publishPending(d.repository, RELAY_BATCH, { until, clock }),
     cache,
     budgetMs: config.poller.budgetMs,
     logger,

@@ -3,7 +3,7 @@ import { migrate } from '../shared/db/migrate.js';
 import { type Migration, migrations } from '../shared/db/migrations.js';
 import { ConfigError } from '../shared/errors.js';
 import { LIMITS } from '../shared/profile.js';
-import { countingSql, type TestDb, useTestDb } from './support/db.js';
+import { instrumentSql, type TestDb, useTestDb } from './support/db.js';
 
 const ids = migrations.map((m) => m.id);
 
@@ -71,7 +71,7 @@ describe('migrate()', () => {
     });
 
     it('rejects unordered or duplicate ids with ConfigError before sending any statement', async () => {
-      const counting = countingSql(db.sql);
+      const counting = instrumentSql(db.sql);
       const a: Migration = { id: '0002_b', sql: 'SELECT 1' };
       const b: Migration = { id: '0001_a', sql: 'SELECT 1' };
 

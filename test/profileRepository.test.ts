@@ -10,7 +10,7 @@ import {
 import { createPgSql } from '../shared/pgSql.js';
 import type { ProfileFields } from '../shared/profile.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
-import { countingSql, type TestDb, useTestDb } from './support/db.js';
+import { instrumentSql, type TestDb, useTestDb } from './support/db.js';
 
 let db: TestDb;
 let repo: ProfileRepository;
@@ -123,7 +123,7 @@ describe('ProfileRepository', () => {
     });
 
     it('rejects invalid fields with INVALID_PROFILE without sending a statement', async () => {
-      const counting = countingSql(db.sql);
+      const counting = instrumentSql(db.sql);
       const strictRepo = new ProfileRepository({ sql: counting });
 
       await expect(strictRepo.create(newId(), fields({ ministere: 'minsante' }))).rejects.toMatchObject({
@@ -166,7 +166,7 @@ describe('ProfileRepository', () => {
       const ids = [newId(), newId(), newId()];
       for (const id of ids) await repo.create(id, fields({ fullName: `Kamga ${id}` }));
       const missing = newId();
-      const counting = countingSql(db.sql);
+      const counting = instrumentSql(db.sql);
 
       const found = await new ProfileRepository({ sql: counting }).getMany([...ids, missing, ids[0]!]);
 
@@ -178,7 +178,7 @@ describe('ProfileRepository', () => {
     });
 
     it('returns an empty map without querying when given no ids', async () => {
-      const counting = countingSql(db.sql);
+      const counting = instrumentSql(db.sql);
 
       const found = await new ProfileRepository({ sql: counting }).getMany([]);
 

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startLocalStack } from '../../local/localStack.js';
 import { startRedisServer } from '../../local/redisServer.js';
+import { openScratchDatabase } from '../../local/scratchDatabase.js';
 import { seedProfiles } from '../../local/seedData.js';
 import { SqlActivitySource } from '../../shared/activitySources.js';
 import { EventPublisher } from '../../shared/eventPublisher.js';
@@ -29,7 +30,7 @@ import { runOutsideProducer } from './outsideProducer.js';
 import { type ChaosPoller, startChaosPoller } from './poller.js';
 import { buildReport, type ChaosReport, formatReport } from './report.js';
 import { runFaultSchedule } from './schedule.js';
-import { fetchStats, openDatabase, writeResults } from './setup.js';
+import { fetchStats, writeResults } from './setup.js';
 import { auditEverything, verifyLedger, waitForQuiescence } from './verify.js';
 import { Ledger, runWorkload } from './workload.js';
 
@@ -80,8 +81,13 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
   try {
     const redisServer = await startRedisServer({ dataDir: join(tmp, 'redis'), appendfsync: 'always' });
     cleanups.push(() => redisServer.stop());
-    const db = await openDatabase(join(tmp, 'pgdata'), options.databaseUrl);
-    cleanups.push(db.cleanup);
+    // `databaseUrl` alone decides (never DATABASE_URL): without it, PGlite on disk in the run's directory.
+    const db = await openScratchDatabase({
+      url: options.databaseUrl ?? '',
+      name: 'chaos',
+      dataDir: join(tmp, 'pgdata'),
+    });
+    cleanups.push(db.close);
     log(`database: ${db.describe}; redis: ${redisServer.url} (appendonly, appendfsync always)`);
     const { inserted } = await seedProfiles(db.sql, users, { activeShare: 0.3 });
     log(`seeded ${inserted} profiles`);

@@ -1,19 +1,13 @@
 /**
- * A private, migrated database per call. With DATABASE_URL: a fresh random schema on that server
- * (isolated through `search_path`, dropped in cleanup). Without: an in-memory PGlite (about 3-4 s to
- * start, so call this once per test file, in `beforeAll`).
+ * A private, migrated database per call (`local/scratchDatabase.ts`). With DATABASE_URL: a fresh random
+ * schema on that server (isolated through `search_path`, dropped in cleanup). Without: an in-memory
+ * PGlite (about 3-4 s to start, so call this once per test file, in `beforeAll`).
  */
-import { randomBytes } from 'node:crypto';
-import { createPgliteSql } from '../../local/pgliteSql.js';
-import { migrate } from '../../shared/db/migrate.js';
-import { createPgSql } from '../../shared/pgSql.js';
+import { openScratchDatabase, type ScratchDatabase } from '../../local/scratchDatabase.js';
 import type { Sql } from '../../shared/sql.js';
 
-export interface TestDb {
-  sql: Sql;
-  kind: 'postgres' | 'pglite';
-  /** The schema created for this run (`postgres` only). */
-  schema?: string;
+export interface TestDb extends ScratchDatabase {
+  /** The same as `close()`, named like the other test helpers' cleanup. */
   cleanup(): Promise<void>;
 }
 
@@ -25,56 +19,48 @@ export interface TestDbOptions {
 }
 
 export async function useTestDb(opts: TestDbOptions = {}): Promise<TestDb> {
-  const url = process.env.DATABASE_URL?.trim();
-  if (!url) {
-    const sql = await createPgliteSql();
-    if (opts.migrate ?? true) await migrate(sql);
-    return { sql, kind: 'pglite', cleanup: () => sql.close() };
-  }
-  const schema = `test_${randomBytes(6).toString('hex')}`;
-  const admin = createPgSql({ connectionString: url, max: 1 });
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const sql = createPgSql({
-    connectionString: url,
-    searchPath: schema,
-    max: opts.max ?? 12,
-    statementTimeoutMs: 10_000,
-  });
-  const cleanup = async () => {
-    await sql.close();
-    try {
-      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    } finally {
-      await admin.close();
-    }
-  };
-  try {
-    if (opts.migrate ?? true) await migrate(sql);
-  } catch (error) {
-    await cleanup();
-    throw error;
-  }
-  return { sql, kind: 'postgres', schema, cleanup };
+  const db = await openScratchDatabase({ name: 'test', migrate: opts.migrate ?? true, max: opts.max ?? 12 });
+  return { ...db, cleanup: db.close };
 }
 
-/** Wraps a real `Sql` and counts statements, to assert "one query" without imitating the database. */
-export function countingSql(inner: Sql): Sql & { readonly statements: string[] } {
+/** The real `Sql`, counting statements and able to hold one back (to stage races). */
+export interface InstrumentedSql extends Sql {
+  /** Every statement run so far, transactions included. Clear with `statements.length = 0`. */
+  readonly statements: string[];
+  /** Awaited before each statement runs; set it to delay or fail chosen statements. */
+  before: SqlHook | undefined;
+  /** Awaited after a statement returned, before its caller sees the rows (a "slow reply"). */
+  after: SqlHook | undefined;
+}
+
+export type SqlHook = (text: string, params: readonly unknown[] | undefined) => Promise<void> | void;
+
+export function instrumentSql(inner: Sql): InstrumentedSql {
   const statements: string[] = [];
-  return {
+  const wrapped: InstrumentedSql = {
     statements,
-    query(text, params) {
+    before: undefined,
+    after: undefined,
+    async query<R>(text: string, params?: readonly unknown[]) {
       statements.push(text);
-      return inner.query(text, params);
+      await wrapped.before?.(text, params);
+      const result = await inner.query<R>(text, params);
+      await wrapped.after?.(text, params);
+      return result;
     },
     transaction: (fn) =>
       inner.transaction((tx) =>
         fn({
-          query(text, params) {
+          async query<R>(text: string, params?: readonly unknown[]) {
             statements.push(text);
-            return tx.query(text, params);
+            await wrapped.before?.(text, params);
+            const result = await tx.query<R>(text, params);
+            await wrapped.after?.(text, params);
+            return result;
           },
         }),
       ),
     close: () => inner.close(),
   };
+  return wrapped;
 }

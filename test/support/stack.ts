@@ -8,22 +8,9 @@ import { EventPublisher } from '../../shared/eventPublisher.js';
 import type { LoggerPort } from '../../shared/ports.js';
 import { ProfileRepository } from '../../shared/profileRepository.js';
 import { ProfileService } from '../../shared/profileService.js';
-import type { Sql } from '../../shared/sql.js';
 import { UserCache, type UserCacheOptions } from '../../shared/userCache.js';
-import { type TestDb, type TestDbOptions, useTestDb } from './db.js';
+import { type InstrumentedSql, instrumentSql, type TestDb, type TestDbOptions, useTestDb } from './db.js';
 import { type TestRedis, type UseTestRedisOptions, useTestRedis } from './redis.js';
-
-/** The real `Sql`, counting statements and able to hold one back (to stage races). */
-export interface InstrumentedSql extends Sql {
-  /** Every statement run so far, transactions included. Clear with `statements.length = 0`. */
-  readonly statements: string[];
-  /** Awaited before each statement runs; set it to delay or fail chosen statements. */
-  before: SqlHook | undefined;
-  /** Awaited after a statement returned, before its caller sees the rows (a "slow reply"). */
-  after: SqlHook | undefined;
-}
-
-export type SqlHook = (text: string, params: readonly unknown[] | undefined) => Promise<void> | void;
 
 export interface LogEntry {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -110,36 +97,6 @@ export async function useTestStack(options: TestStackOptions = {}): Promise<Test
       await Promise.allSettled([redis.cleanup(), db.cleanup()]);
     },
   };
-}
-
-export function instrumentSql(inner: Sql): InstrumentedSql {
-  const statements: string[] = [];
-  const wrapped: InstrumentedSql = {
-    statements,
-    before: undefined,
-    after: undefined,
-    async query<R>(text: string, params?: readonly unknown[]) {
-      statements.push(text);
-      await wrapped.before?.(text, params);
-      const result = await inner.query<R>(text, params);
-      await wrapped.after?.(text, params);
-      return result;
-    },
-    transaction: (fn) =>
-      inner.transaction((tx) =>
-        fn({
-          async query<R>(text: string, params?: readonly unknown[]) {
-            statements.push(text);
-            await wrapped.before?.(text, params);
-            const result = await tx.query<R>(text, params);
-            await wrapped.after?.(text, params);
-            return result;
-          },
-        }),
-      ),
-    close: () => inner.close(),
-  };
-  return wrapped;
 }
 
 export function capturingLogger(): CapturingLogger {
