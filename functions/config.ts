@@ -9,15 +9,19 @@ import { LIMITS } from '../shared/profile.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** Where PostgreSQL's credentials come from, once they are known to be set. */
+export type DatabaseSource = { source: 'env'; url: string } | { source: 'secret'; secretArn: string };
+
 export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
 
 export interface Config {
   /** Upstash credentials: from env (local/dev) or a Secrets Manager secret `{"url","token"}` (AWS). */
   upstash: { source: 'env'; url: string; token: string } | { source: 'secret'; secretArn: string };
-  /** PostgreSQL: a URL (local/dev) or an RDS-style secret (host/port/username/password/dbname). */
-  database: ({ source: 'env'; url: string } | { source: 'secret'; secretArn: string }) & {
-    ssl: 'require' | 'disable';
-  };
+  /**
+   * PostgreSQL: a URL (local/dev), an RDS-style secret (host/port/username/password/dbname), or `none`
+   * for functions that never query it (GET /cache/stats). `requireDatabase()` resolves it at first use.
+   */
+  database: (DatabaseSource | { source: 'none' }) & { ssl: 'require' | 'disable' };
   redisTimeoutMs: number;
   cache: {
     keyPrefix: string;
@@ -149,13 +153,29 @@ function eitherSource(
   return { source: 'env', url, token };
 }
 
-function databaseSource(arnValue: string | undefined, url: string | undefined) {
+/**
+ * Neither variable is an error only when PostgreSQL is first needed (`requireDatabase`): a Redis-only
+ * function is deployed without the database secret. Both at once is wrong whatever the function does.
+ */
+function databaseSource(
+  arnValue: string | undefined,
+  url: string | undefined,
+): DatabaseSource | { source: 'none' } {
   if (arnValue !== undefined) {
     if (url !== undefined) return conflict('DATABASE_SECRET_ARN', 'DATABASE_URL');
-    return { source: 'secret' as const, secretArn: arnValue };
+    return { source: 'secret', secretArn: arnValue };
   }
-  if (url === undefined) return missing('DATABASE_SECRET_ARN', 'DATABASE_URL');
-  return { source: 'env' as const, url };
+  if (url === undefined) return { source: 'none' };
+  return { source: 'env', url };
+}
+
+/**
+ * The database settings, or the `ConfigError` naming the variables to set. Called where PostgreSQL is
+ * first used, so the error surfaces there, with the same message a load-time check would give.
+ */
+export function requireDatabase(db: Config['database']): DatabaseSource & { ssl: 'require' | 'disable' } {
+  if (db.source === 'none') return missing('DATABASE_SECRET_ARN', 'DATABASE_URL');
+  return db;
 }
 
 function missing(a: string, b: string): never {

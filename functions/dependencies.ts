@@ -2,7 +2,9 @@
  * Builds the real clients ONCE per Lambda environment (the memoized `getDependencies()`), from the
  * configuration in `config.ts`: the Upstash client and the `pg` pool then keep their connections across
  * warm invocations. Secrets come from Secrets Manager through Powertools Parameters (cached 5 minutes);
- * nothing secret is ever read from plain environment variables in AWS.
+ * nothing secret is ever read from plain environment variables in AWS. PostgreSQL is lazy: its secret is
+ * fetched and its pool created on the first query, so a Redis-only function (GET /cache/stats) runs
+ * without DATABASE_* and without a grant on the database secret.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -17,9 +19,9 @@ import type { LoggerPort } from '../shared/ports.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import { ProfileService } from '../shared/profileService.js';
 import { createRedisClient } from '../shared/redisClient.js';
-import type { Sql } from '../shared/sql.js';
+import type { Sql, SqlQueryable } from '../shared/sql.js';
 import { UserCache } from '../shared/userCache.js';
-import { type Config, loadConfig } from './config.js';
+import { type Config, loadConfig, requireDatabase } from './config.js';
 import { type ApiDeps, recordLookups } from './http/route.js';
 
 export interface Dependencies extends ApiDeps {
@@ -69,7 +71,9 @@ export async function buildDependencies(config: Config): Promise<Dependencies> {
     token: upstash.token,
     timeoutMs: config.redisTimeoutMs,
   });
-  const sql = createPgSql({ ...(await databaseOptions(config.database)), logger });
+  const sql = lazySql(async () =>
+    createPgSql({ ...(await databaseOptions(requireDatabase(config.database))), logger }),
+  );
 
   const cache = new UserCache({ redis, ...config.cache, logger });
   const repository = new ProfileRepository({ sql });
@@ -127,8 +131,36 @@ export function getDependencies(): Promise<Dependencies> {
   return memo;
 }
 
+/**
+ * A `Sql` whose real one is built on first use. Concurrent first queries share one build; a failed build
+ * (Secrets Manager throttled, settings missing: the `ConfigError` naming them) is retried on the next use.
+ */
+function lazySql(build: () => Promise<Sql>): Sql {
+  let ready: Promise<Sql> | undefined;
+  const get = (): Promise<Sql> => {
+    ready ??= build().catch((error: unknown) => {
+      ready = undefined;
+      throw error;
+    });
+    return ready;
+  };
+  return {
+    async query<R>(text: string, params?: readonly unknown[]) {
+      return (await get()).query<R>(text, params);
+    },
+    async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>) {
+      return (await get()).transaction(fn);
+    },
+    async close() {
+      // Never built: nothing to end, and closing must not fetch a secret just to open a pool.
+      const sql = await ready?.catch(() => undefined);
+      await sql?.close();
+    },
+  };
+}
+
 async function databaseOptions(
-  db: Config['database'],
+  db: ReturnType<typeof requireDatabase>,
 ): Promise<{ connectionString?: string; config?: PoolConfig }> {
   // `require` verifies the server certificate. On Lambda the RDS CA bundle is loaded through
   // NODE_EXTRA_CA_CERTS=/var/runtime/ca-cert.pem (set by the stack).

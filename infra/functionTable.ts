@@ -108,7 +108,8 @@ export const FUNCTIONS = [
     trigger: { kind: 'route', method: 'GET', path: '/cache/stats', access: 'read' },
     memorySize: 256,
     timeoutSeconds: 10,
-    secrets: ['upstash', 'database'],
+    // Counters live in Redis only; PostgreSQL is built lazily and never used here (no VPC either).
+    secrets: ['upstash'],
   },
   {
     name: 'streamPoller',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Env, loadConfig } from '../functions/config.js';
+import { type Env, loadConfig, requireDatabase } from '../functions/config.js';
 import { ConfigError } from '../shared/errors.js';
 
 const LOCAL: Env = {
@@ -113,9 +113,31 @@ describe('loadConfig()', () => {
       });
     });
 
-    it('requires PostgreSQL settings', () => {
-      const error = errorFor({ UPSTASH_SECRET_ARN: AWS.UPSTASH_SECRET_ARN });
-      expect(error.message).toMatch(/DATABASE_SECRET_ARN or DATABASE_URL is required/);
+    // Contract change: PostgreSQL settings are optional at load (Redis-only functions such as
+    // GET /cache/stats run without them); requireDatabase() raises the same error at first use.
+    it('loads without PostgreSQL settings and requires them, naming the variables, on first use', () => {
+      const config = loadConfig({ UPSTASH_SECRET_ARN: AWS.UPSTASH_SECRET_ARN });
+      expect(config.database).toEqual({ source: 'none', ssl: 'disable' });
+
+      const error = (() => {
+        try {
+          requireDatabase(config.database);
+        } catch (caught) {
+          return caught;
+        }
+      })();
+
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toMatch(/DATABASE_SECRET_ARN or DATABASE_URL is required/);
+      expect((error as ConfigError).details).toEqual({ variable: 'DATABASE_SECRET_ARN' });
+    });
+
+    it('hands the PostgreSQL settings over on first use when they are set', () => {
+      expect(requireDatabase(loadConfig(AWS).database)).toEqual({
+        source: 'secret',
+        secretArn: AWS.DATABASE_SECRET_ARN,
+        ssl: 'require',
+      });
     });
 
     it('refuses both sources at once rather than picking one silently', () => {

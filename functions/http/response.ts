@@ -7,6 +7,7 @@ import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
   AlreadyExistsError,
   AppError,
+  ConfigError,
   DatabaseError,
   NotFoundError,
   UserCacheError,
@@ -70,6 +71,15 @@ function statusOf(error: unknown): { status: number; code: string; message: stri
   if (error instanceof VersionConflictError) return { status: 412, code: error.code, message: error.message };
   if (error instanceof DatabaseError) {
     return { status: 503, code: error.code, message: 'the database is unavailable; retry later' };
+  }
+  if (error instanceof ConfigError) {
+    // A setting needed only by some paths (PostgreSQL's, resolved at first query) is missing or its
+    // secret malformed: the same answer `lazyRoute` gives when the dependencies cannot be built at all.
+    return {
+      status: 503,
+      code: 'SERVICE_UNAVAILABLE',
+      message: 'the service cannot reach its configuration; retry',
+    };
   }
   if (error instanceof UserCacheError) {
     return { status: 503, code: 'CACHE_UNAVAILABLE', message: 'the cache is unavailable; retry later' };

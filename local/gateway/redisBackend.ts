@@ -4,6 +4,7 @@
  * MULTI/EXEC, whose queued state must never leak into other requests.
  */
 import { createClient, ErrorReply, RESP_TYPES, type RedisClientOptions } from 'redis';
+import { consumerPending, parseReadGroup, pelRefusal, type ReadGroupRequest } from './pelLimit.js';
 import { type Command, GatewayRequestError, rejectionOf } from './protocol.js';
 
 /** What the gateway needs of a node-redis connection (raw `sendCommand`, no reply transforms). */
@@ -88,14 +89,40 @@ export class RedisBackend {
     }
   }
 
-  /** Sends every command at once on the shared connection; not atomic, as on Upstash. */
+  /**
+   * Upstash's refusal of an XREADGROUP that could take its consumer past the pending-entries cap, or
+   * undefined (any other command, or room left). One XPENDING summary per stream read, on the shared
+   * connection, so it sees every command sent before it. Not atomic with the read that follows: another
+   * request may deliver entries to the same consumer in between, which Upstash's in-server check rules
+   * out; a local gateway accepts that race rather than wrap every read in a script.
+   */
+  async readGroupRefusal(cmd: Command): Promise<string | undefined> {
+    const req = parseReadGroup(cmd);
+    return req && this.#pelRefusal(req);
+  }
+
+  /**
+   * Sends every command at once on the shared connection; not atomic, as on Upstash. An XREADGROUP
+   * breaks the stream: its PEL check must see the commands before it (an XACK just ahead of it in the
+   * same pipeline frees room) and the commands after it must not run before it, so sending pauses until
+   * the check has answered.
+   */
   async pipeline(cmds: Command[]): Promise<{ outcomes: Outcome[]; sent: number }> {
     const outcomes = new Array<Outcome>(cmds.length);
     const pending: Promise<void>[] = [];
     let lost: unknown;
-    for (let i = 0; i < cmds.length; i++) {
+    for (let i = 0; i < cmds.length && lost === undefined; i++) {
       const cmd = cmds[i] as Command;
-      const rejection = rejectionOf(cmd);
+      let rejection = rejectionOf(cmd);
+      const readGroup = rejection ? undefined : parseReadGroup(cmd);
+      if (readGroup) {
+        try {
+          rejection = await this.#pelRefusal(readGroup);
+        } catch (err) {
+          lost = err;
+          break;
+        }
+      }
       if (rejection) {
         outcomes[i] = { ok: false, error: rejection };
         continue;
@@ -113,6 +140,7 @@ export class RedisBackend {
       );
     }
     await Promise.all(pending);
+    if (lost instanceof RedisUnavailableError) throw lost;
     if (lost !== undefined) throw new RedisUnavailableError(lost);
     return { outcomes, sent: pending.length };
   }
@@ -121,6 +149,8 @@ export class RedisBackend {
    * MULTI, the commands, EXEC on a connection nobody else uses. A command Redis refuses while queueing
    * (unknown command, wrong arity) makes EXEC abort the whole transaction: answered as one 400 error,
    * like Upstash. Runtime errors (WRONGTYPE) are per-entry outcomes and the other commands still run.
+   * The pending-entries cap is not checked here: a check before MULTI could not see the commands queued
+   * ahead of an XREADGROUP, and nothing in this project reads a stream inside a transaction.
    */
   async multiExec(cmds: Command[]): Promise<Outcome[]> {
     for (const cmd of cmds) {
@@ -153,6 +183,27 @@ export class RedisBackend {
     } finally {
       this.#release(conn, healthy);
     }
+  }
+
+  /** The first stream whose PEL has no room for this read, as Upstash words it; Redis errors skip the check. */
+  async #pelRefusal(req: ReadGroupRequest): Promise<string | undefined> {
+    const sizes = await Promise.all(
+      req.keys.map((key) =>
+        this.#shared.sendCommand(['XPENDING', key, req.group]).then(
+          (reply) => consumerPending(reply, req.consumer),
+          (err: unknown) => {
+            // NOGROUP, WRONGTYPE…: the XREADGROUP itself then fails with Redis' own, exact error.
+            if (err instanceof ErrorReply) return 0;
+            throw new RedisUnavailableError(err);
+          },
+        ),
+      ),
+    );
+    for (let k = 0; k < req.keys.length; k++) {
+      const refusal = pelRefusal(req, req.keys[k] as string, sizes[k] as number);
+      if (refusal) return refusal;
+    }
+    return undefined;
   }
 
   async close(): Promise<void> {

@@ -63,7 +63,7 @@ export function createRequestHandler(
   const execute = async (route: string, body: string, base64: boolean): Promise<string> => {
     if (route === '/') {
       const cmd = parseSingle(body);
-      const rejection = rejectionOf(cmd);
+      const rejection = rejectionOf(cmd) ?? (await backend.readGroupRefusal(cmd));
       if (rejection) throw new GatewayRequestError(400, rejection);
       metrics.commands++;
       return encodeResult(await backend.single(cmd), base64);
