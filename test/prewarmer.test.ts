@@ -11,6 +11,7 @@ import type { ProfileFields } from '../shared/profile.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
+import { fakeTime } from './support/fakeTime.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 const DAY_MS = 86_400_000;
@@ -31,20 +32,6 @@ const fields = (fullName = 'Kamga Aurélien'): ProfileFields => ({
   ministere: 'MINFI',
 });
 
-/** A fixed "now" that moves only when the prewarmer sleeps; every pause is recorded. */
-function fakeTime() {
-  let now = NOW;
-  const sleeps: number[] = [];
-  return {
-    clock: () => now,
-    sleep: async (ms: number) => {
-      sleeps.push(ms);
-      now += ms;
-    },
-    sleeps,
-  };
-}
-
 /** Our own port fed from a list (the source under test elsewhere is Redis or SQL). */
 function listSource(ids: string[], pageSize = 2): ActiveUserSource {
   return {
@@ -55,7 +42,7 @@ function listSource(ids: string[], pageSize = 2): ActiveUserSource {
 }
 
 function prewarmer(opts: Partial<PrewarmerOptions> & Pick<PrewarmerOptions, 'source'>) {
-  const time = fakeTime();
+  const time = fakeTime(NOW);
   const p = new Prewarmer({ cache, repository, clock: time.clock, sleep: time.sleep, ...opts });
   return Object.assign(p, { time });
 }
@@ -167,7 +154,7 @@ describe('Prewarmer', () => {
     it('retries a batch once after a transient Redis failure (0 errors)', async () => {
       const ids = [newId(), newId()];
       for (const id of ids) await repository.create(id, fields());
-      const time = fakeTime();
+      const time = fakeTime(NOW);
       t.gateway.setFaults({ mode: 'http503' });
 
       const report = await new Prewarmer({

@@ -17,6 +17,7 @@ import {
 import { trimAcknowledged } from '../shared/streamTrim.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
+import { fakeTime } from './support/fakeTime.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 let t: TestRedis;
@@ -34,20 +35,6 @@ function profile(userId: string, version: number): UserProfile {
     ministere: 'MINFOP',
     updatedAt: 1_736_862_000_000 + version,
     version,
-  };
-}
-
-/** A clock that only moves when the consumer sleeps: runs take milliseconds, and pauses are recorded. */
-function fakeTime() {
-  let now = Date.now();
-  const sleeps: number[] = [];
-  return {
-    clock: () => now,
-    sleep: async (ms: number) => {
-      sleeps.push(ms);
-      now += ms;
-    },
-    sleeps,
   };
 }
 
