@@ -8,6 +8,7 @@
  */
 
 import type { Redis } from '@upstash/redis';
+import { ActivityMarks } from './cache/activity.js';
 import { type CacheLookup, decodeEntry } from './cache/codec.js';
 import { type CacheKeys, cacheKeys } from './cache/keys.js';
 import { FENCED_WRITE } from './cache/scripts.js';
@@ -19,9 +20,10 @@ import {
   toCacheStats,
   zeroCounters,
 } from './cache/stats.js';
+import { positiveInt, TtlPolicy } from './cache/ttl.js';
 import { type CacheWrite, encodeWrites, type WriteOutcome } from './cache/writes.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuitBreaker.js';
-import { ConfigError, UserCacheError, ValidationError } from './errors.js';
+import { UserCacheError, ValidationError } from './errors.js';
 import { isTimeoutError, safeErrorText } from './errorText.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
 import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profile.js';
@@ -92,31 +94,31 @@ export class UserCache {
   readonly #stats: StatsBuffer;
   readonly #clock: Clock;
   readonly #logger: LoggerPort;
-  readonly #ttl: { profile: number; jitter: number; negative: number; tombstone: number };
-  readonly #random: () => number;
-  readonly #activityIntervalMs: number | undefined;
-  readonly #activitySeen = new Map<string, number>();
+  readonly #ttl: TtlPolicy;
+  readonly #activity: ActivityMarks;
 
   constructor(options: UserCacheOptions) {
     this.#redis = options.redis;
     this.keys = cacheKeys(options.keyPrefix ?? '');
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
-    this.#random = options.random ?? Math.random;
-    this.#ttl = {
-      profile: positiveInt('ttlSeconds', options.ttlSeconds ?? 604_800),
-      jitter: options.ttlJitter ?? 0.05,
-      negative: positiveInt('negativeTtlSeconds', options.negativeTtlSeconds ?? 60),
-      tombstone: positiveInt('tombstoneTtlSeconds', options.tombstoneTtlSeconds ?? 604_800),
-    };
-    if (!(this.#ttl.jitter >= 0 && this.#ttl.jitter < 1))
-      throw new ConfigError('ttlJitter must be in [0, 1)');
+    this.#ttl = new TtlPolicy(
+      {
+        profileSeconds: options.ttlSeconds ?? 604_800,
+        jitter: options.ttlJitter ?? 0.05,
+        negativeSeconds: options.negativeTtlSeconds ?? 60,
+        tombstoneSeconds: options.tombstoneTtlSeconds ?? 604_800,
+      },
+      options.random ?? Math.random,
+    );
     this.#breaker = new CircuitBreaker({ clock: this.#clock, ...options.circuitBreaker });
     this.#stats = new StatsBuffer({ clock: this.#clock, ...options.stats });
-    this.#activityIntervalMs =
+    this.#activity = new ActivityMarks(
       options.trackActivity === false
         ? undefined
-        : positiveInt('activityIntervalMs', options.activityIntervalMs ?? 3_600_000);
+        : positiveInt('activityIntervalMs', options.activityIntervalMs ?? 3_600_000),
+      this.#clock,
+    );
   }
 
   /** Reads one profile (one HTTP request: HGETALL plus any due counters and activity mark). */
@@ -139,7 +141,7 @@ export class UserCache {
     const ids = uniqueValidIds(userIds);
     const found = new Map<string, CacheLookup>();
     if (ids.length === 0) return found;
-    const marks = observe ? this.#activityMarks(ids) : [];
+    const marks = observe ? this.#activity.take(ids) : [];
     let replies: PipelineReply;
     try {
       replies = await this.#exec((p) => {
@@ -149,7 +151,7 @@ export class UserCache {
         if (first) p.zadd(this.keys.activity, first, ...rest);
       });
     } catch (error) {
-      for (const [id] of marks) this.#activitySeen.delete(id);
+      this.#activity.giveBack(marks);
       const reason = error instanceof UserCacheError ? error.code : 'CACHE_UNAVAILABLE';
       for (const id of ids) found.set(id, { status: 'unknown', reason });
       if (observe) this.#stats.add('unknown', ids.length);
@@ -204,7 +206,7 @@ export class UserCache {
     const { keys, args } = encodeWrites(checked, {
       key: (id) => this.keys.profile(id),
       now: this.#clock(),
-      ttl: (kind) => this.#ttlFor(kind),
+      ttl: (kind) => this.#ttl.secondsFor(kind),
     });
     let reply: PipelineReply[number] | undefined;
     try {
@@ -313,33 +315,6 @@ export class UserCache {
       throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', safeErrorText(error));
     }
   }
-
-  #ttlFor(kind: CacheWrite['kind']): number {
-    if (kind === 'negative') return this.#ttl.negative;
-    if (kind !== 'profile') return this.#ttl.tombstone;
-    const spread = Math.floor(this.#ttl.profile * this.#ttl.jitter * this.#random());
-    return Math.max(1, this.#ttl.profile - spread);
-  }
-
-  /** Ids whose activity should be recorded now (at most once per interval per instance). */
-  #activityMarks(ids: readonly string[]): Array<[string, number]> {
-    if (this.#activityIntervalMs === undefined) return [];
-    const now = this.#clock();
-    const marks: Array<[string, number]> = [];
-    for (const id of ids) {
-      const last = this.#activitySeen.get(id);
-      if (last !== undefined && now - last < this.#activityIntervalMs) continue;
-      this.#activitySeen.set(id, now);
-      marks.push([id, now]);
-    }
-    // Bound memory on long-lived instances: forget the oldest marks (Map keeps insertion order).
-    while (this.#activitySeen.size > 50_000) {
-      const oldest = this.#activitySeen.keys().next().value;
-      if (oldest === undefined) break;
-      this.#activitySeen.delete(oldest);
-    }
-    return marks;
-  }
 }
 
 const LOOKUP_COUNTER: Record<CacheLookup['status'], Counter> = {
@@ -361,9 +336,4 @@ function uniqueValidIds(userIds: readonly string[]): string[] {
   }
   for (const id of ids) assertUserId(id);
   return ids;
-}
-
-function positiveInt(name: string, value: number): number {
-  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer`);
-  return value;
 }
