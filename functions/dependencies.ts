@@ -6,6 +6,7 @@
  * fetched and its pool created on the first query, so a Redis-only function (GET /cache/stats) runs
  * without DATABASE_* and without a grant on the database secret.
  */
+
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
@@ -13,16 +14,17 @@ import type { Redis } from '@upstash/redis';
 import type { PoolConfig } from 'pg';
 import * as z from 'zod/mini';
 import { ConfigError } from '../shared/errors.js';
-import { EventPublisher } from '../shared/eventPublisher.js';
+import type { EventPublisher } from '../shared/eventPublisher.js';
 import { createPgSql } from '../shared/pgSql.js';
 import type { LoggerPort } from '../shared/ports.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
-import { ProfileService } from '../shared/profileService.js';
+import type { ProfileService } from '../shared/profileService.js';
 import { createRedisClient } from '../shared/redisClient.js';
 import type { Sql, SqlQueryable } from '../shared/sql.js';
-import { UserCache } from '../shared/userCache.js';
+import type { UserCache } from '../shared/userCache.js';
 import { type Config, loadConfig, requireDatabase } from './config.js';
-import { type ApiDeps, recordLookups } from './http/route.js';
+import type { ApiDeps } from './http/route.js';
+import { buildProfileServices } from './services.js';
 
 export interface Dependencies extends ApiDeps {
   config: Config;
@@ -75,20 +77,15 @@ export async function buildDependencies(config: Config): Promise<Dependencies> {
     createPgSql({ ...(await databaseOptions(requireDatabase(config.database))), logger }),
   );
 
-  const cache = new UserCache({ redis, ...config.cache, logger });
   const repository = new ProfileRepository({ sql });
-  const publisher = new EventPublisher({
+  const { cache, publisher, service } = buildProfileServices({
     redis,
+    repository,
+    cache: config.cache,
     stream: config.events.stream,
     maxLen: config.events.maxLen,
-    repository,
-  });
-  const service = new ProfileService({
-    cache,
-    repository,
-    publisher,
     logger,
-    onLookups: (tally) => recordLookups(metrics, tally),
+    metrics,
   });
   const auth = config.auth;
   return {

@@ -4,6 +4,7 @@
  * checks, the stream poller and a prewarm. The handlers reach Redis through `@upstash/redis` over HTTP,
  * exactly as in Lambda. Used by `npm start`, the API tests, the benchmarks and the chaos runs.
  */
+
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,12 +19,11 @@ import * as getCacheStats from '../functions/getCacheStats.js';
 import * as getUser from '../functions/getUser.js';
 import type { ApiDeps, MetricsPort } from '../functions/http/route.js';
 import * as putUser from '../functions/putUser.js';
-import { EventPublisher } from '../shared/eventPublisher.js';
+import { buildProfileServices } from '../functions/services.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
-import { ProfileService } from '../shared/profileService.js';
 import { createRedisClient } from '../shared/redisClient.js';
 import type { Sql } from '../shared/sql.js';
-import { UserCache } from '../shared/userCache.js';
+import type { UserCache } from '../shared/userCache.js';
 import { type HttpHandler, startApiServer } from './apiServer.js';
 import { openLocalDatabase } from './database.js';
 import { lockDataDir } from './dataDirLock.js';
@@ -165,13 +165,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       token: gatewayToken,
       timeoutMs: config.redisTimeoutMs,
     });
-    const cache = new UserCache({ redis, ...config.cache, logger });
     const repository = new ProfileRepository({ sql });
     // As in Lambda, CACHE_KEY_PREFIX leaves the stream name alone; an explicit `keyPrefix` (tests sharing
     // one Redis) prefixes it too, so every key the stack touches is under the prefix.
     const stream = (options.keyPrefix ?? '') + config.events.stream;
-    const publisher = new EventPublisher({ redis, stream, maxLen: config.events.maxLen, repository });
-    const service = new ProfileService({ cache, repository, publisher, logger });
+    const { cache, publisher, service } = buildProfileServices({
+      redis,
+      repository,
+      cache: config.cache,
+      stream,
+      maxLen: config.events.maxLen,
+      logger,
+      metrics: noMetrics,
+    });
     const deps: ApiDeps = { service, logger, metrics: noMetrics, auth: config.auth };
     const handlers: Record<HttpHandlerName, HttpHandler> = {
       getUser: getUser.createHandler(deps),

@@ -3,12 +3,14 @@
  * (random key prefix) and a private PostgreSQL/PGlite database, wired exactly as `functions/dependencies.ts`
  * wires them in Lambda. Call once per test file (PGlite takes seconds to start) and `cleanup()` after.
  */
-import { type ApiDeps, type MetricsPort, recordLookups } from '../../functions/http/route.js';
-import { EventPublisher } from '../../shared/eventPublisher.js';
+
+import type { ApiDeps, MetricsPort } from '../../functions/http/route.js';
+import { buildProfileServices } from '../../functions/services.js';
+import type { EventPublisher } from '../../shared/eventPublisher.js';
 import type { LoggerPort } from '../../shared/ports.js';
 import { ProfileRepository } from '../../shared/profileRepository.js';
-import { ProfileService } from '../../shared/profileService.js';
-import { UserCache, type UserCacheOptions } from '../../shared/userCache.js';
+import type { ProfileService } from '../../shared/profileService.js';
+import type { UserCache, UserCacheOptions } from '../../shared/userCache.js';
 import { type InstrumentedSql, instrumentSql, type TestDb, type TestDbOptions, useTestDb } from './db.js';
 import { type TestRedis, type UseTestRedisOptions, useTestRedis } from './redis.js';
 
@@ -71,14 +73,13 @@ export async function useTestStack(options: TestStackOptions = {}): Promise<Test
   const auth = options.auth ?? { readScope: 'users.read', writeScope: 'users.write' };
 
   const build = (opts: { cache?: Partial<UserCacheOptions> } = {}): StackServices => {
-    const cache = new UserCache({ redis: redis.redis, keyPrefix: redis.keyPrefix, logger, ...opts.cache });
-    const publisher = new EventPublisher({ redis: redis.redis, stream, repository });
-    const service = new ProfileService({
-      cache,
+    const { cache, publisher, service } = buildProfileServices({
+      redis: redis.redis,
       repository,
-      publisher,
+      cache: { keyPrefix: redis.keyPrefix, ...opts.cache },
+      stream,
       logger,
-      onLookups: (tally) => recordLookups(metrics, tally),
+      metrics,
     });
     return { cache, publisher, service, deps: { service, logger, metrics, auth } };
   };
