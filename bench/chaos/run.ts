@@ -2,7 +2,10 @@
  * `npm run chaos`: one bounded chaos run against the whole local stack (see scenario.ts), then the JSON
  * report and the SVG chart in bench/results/. Exits 1 when a pass criterion is not met.
  *
- *   npm run chaos -- --duration 120 --users 20000 --clients 32 [--seed 1] [--outside-rate 5]
+ *   npm run chaos -- --duration 120 --users 20000 --clients 32 [--seed 1] [--outside-rate 5] [--record]
+ *
+ * Results go to bench/results/chaos-latest.* (ignored by git); `--record` also writes the committed
+ * chaos-recorded.* copies.
  *
  * DATABASE_URL set: a fresh schema on that server (dropped afterwards); otherwise PGlite in a temp dir.
  */
@@ -17,6 +20,7 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '32' },
     seed: { type: 'string', default: '1' },
     'outside-rate': { type: 'string', default: '5' },
+    record: { type: 'boolean', default: false },
   },
 });
 
@@ -37,5 +41,6 @@ const { report } = await runChaos({
   outsideRatePerSecond: int('outside-rate', values['outside-rate'], 1, 1_000),
   databaseUrl: process.env.DATABASE_URL?.trim() || undefined,
   resultsDir: fileURLToPath(new URL('../results/', import.meta.url)),
+  record: values.record,
 });
 process.exit(report.passed ? 0 : 1);

@@ -49,6 +49,8 @@ export interface ChaosOptions {
   databaseUrl?: string;
   /** Where to write `chaos-latest.json` and `.svg`; null writes nothing. @default null */
   resultsDir?: string | null;
+  /** Also write the committed `chaos-recorded.*` copies. @default false */
+  record?: boolean;
   /**
    * Longest acceptable stale read after a write (after Redis' restart for writes made while it was down):
    * 5 s of circuit-breaker cooldown plus a few poller and relay cycles on a saturated machine.
@@ -291,7 +293,9 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
       staleReads: report.staleness.perSecond,
     });
     log(formatReport(report));
-    const files = options.resultsDir ? await writeResults(options.resultsDir, report, svg) : [];
+    const files = options.resultsDir
+      ? await writeResults(options.resultsDir, report, svg, options.record ?? false)
+      : [];
     for (const f of files) log(`wrote ${f}`);
     return { report, svg, files };
   } finally {

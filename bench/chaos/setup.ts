@@ -14,12 +14,20 @@ export async function fetchStats(apiUrl: string, token: string): Promise<CacheSt
   }
 }
 
-/** `chaos-latest.json` and `chaos-latest.svg` in `dir`. */
-export async function writeResults(dir: string, report: ChaosReport, svg: string): Promise<string[]> {
+/**
+ * `chaos-latest.json` and `chaos-latest.svg` in `dir` (git ignores them), and with `record` also
+ * `chaos-recorded.json`/`.svg`, the committed copies the docs show.
+ */
+export async function writeResults(
+  dir: string,
+  report: ChaosReport,
+  svg: string,
+  record = false,
+): Promise<string[]> {
   await mkdir(dir, { recursive: true });
-  const json = join(dir, 'chaos-latest.json');
-  const chart = join(dir, 'chaos-latest.svg');
-  await writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(chart, svg);
-  return [json, chart];
+  const files = [join(dir, 'chaos-latest.json'), join(dir, 'chaos-latest.svg')];
+  if (record) files.push(join(dir, 'chaos-recorded.json'), join(dir, 'chaos-recorded.svg'));
+  for (const f of files)
+    await writeFile(f, f.endsWith('.json') ? `${JSON.stringify(report, null, 2)}\n` : svg);
+  return files;
 }

@@ -1,0 +1,60 @@
+/**
+ * The benchmark's sections, in run order. Each writes its figures under its own key of the results JSON;
+ * `npm run bench -- --only NAME` runs a subset.
+ */
+import { runApiBench } from './apiBench.js';
+import { runBundleBench } from './bundleBench.js';
+import { runCacheBench } from './cacheBench.js';
+import { runEventsBench } from './eventsBench.js';
+
+export interface SectionContext {
+  /** BENCH_SCALE: multiplies iteration counts. */
+  scale: number;
+  /** The results JSON being built; a section writes its own key and may read earlier sections'. */
+  results: Record<string, unknown>;
+}
+
+export interface BenchSection {
+  name: string;
+  /** False for long sections that run only when named with `--only`. @default true */
+  byDefault?: boolean;
+  run(ctx: SectionContext): Promise<void>;
+}
+
+type CacheResults = Awaited<ReturnType<typeof runCacheBench>>;
+
+export const benchSections: BenchSection[] = [
+  {
+    name: 'cache',
+    async run(ctx) {
+      ctx.results.cache = await runCacheBench({ scale: ctx.scale });
+    },
+  },
+  {
+    name: 'events',
+    async run(ctx) {
+      ctx.results.events = {
+        ...(ctx.results.events as object | undefined),
+        ...(await runEventsBench({ updates: Math.max(100, Math.round(1_000 * ctx.scale)) })),
+      };
+    },
+  },
+  {
+    name: 'api',
+    async run(ctx) {
+      // The cache section's p50s are the API's floor when it ran in the same invocation.
+      const cache = ctx.results.cache as CacheResults | undefined;
+      const cacheP50 = (operation: string) => cache?.rows.find((r) => r.operation === operation)?.cache.p50;
+      ctx.results.api = await runApiBench({
+        scale: ctx.scale,
+        floor: { get: cacheP50('get (hit)'), batchGet100: cacheP50('batchGet(100)') },
+      });
+    },
+  },
+  {
+    name: 'bundles',
+    async run(ctx) {
+      ctx.results.bundles = await runBundleBench();
+    },
+  },
+];
