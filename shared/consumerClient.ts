@@ -6,7 +6,7 @@
  */
 import { ConfigError } from './errors.js';
 import { type LoggerPort, silentLogger } from './ports.js';
-import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profile.js';
+import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profileModel.js';
 import type { UserCache } from './userCache.js';
 
 export interface ProfileClientOptions {

@@ -26,7 +26,7 @@ import { CircuitBreaker, type CircuitBreakerOptions } from './circuitBreaker.js'
 import { UserCacheError, ValidationError } from './errors.js';
 import { isTimeoutError, safeErrorText } from './errorText.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
-import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profile.js';
+import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profileModel.js';
 
 export type { CacheLookup } from './cache/codec.js';
 export type { CacheStats } from './cache/stats.js';

@@ -1,6 +1,6 @@
 /** Fenced cache writes and their encoding into FENCED_WRITE's KEYS/ARGV (see scripts.ts). */
 import { ValidationError } from '../errors.js';
-import { assertUserId, type UserProfile } from '../profile.js';
+import { assertUserId, type UserProfile } from '../profileModel.js';
 import type { StoredProfile } from '../profileRepository.js';
 import { FENCED_WRITE_SLOTS } from './scripts.js';
 

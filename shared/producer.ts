@@ -1,0 +1,10 @@
+/**
+ * `@chatapp-ngomna/shared/producer`: for a service that changes profiles in PostgreSQL itself and must
+ * tell the cache (the seed's auth-user-service). It XADDs versioned events the poller applies through
+ * the version fence. Needs `@upstash/redis` only (no driver): build the client with `createRedisClient`
+ * from the package root.
+ * @see ../docs/api.md
+ */
+
+export { USER_EVENT_TYPES, type UserEventType } from './events.js';
+export { EventProducer, type EventProducerOptions, type ProfileChange } from './stream/eventProducer.js';

@@ -1,0 +1,53 @@
+/**
+ * `@chatapp-ngomna/shared/server`: the parts that own PostgreSQL and the events stream (the users API,
+ * the stream poller, the prewarm and audit jobs). They take a `Sql` port; this entry imports no driver,
+ * so it loads without `pg`. The `pg` adapter is `@chatapp-ngomna/shared/pg` (an optional peer).
+ * @see ../docs/api.md
+ */
+
+export {
+  type ActiveUserSource,
+  RedisActivitySource,
+  type RedisActivitySourceOptions,
+  SqlActivitySource,
+  type SqlActivitySourceOptions,
+} from './activitySources.js';
+export {
+  type AuditFinding,
+  type AuditReport,
+  ConsistencyAuditor,
+  type ConsistencyAuditorOptions,
+  type InconsistencyKind,
+} from './auditor.js';
+export { type MigrateOptions, migrate } from './db/migrate.js';
+export { type Migration, migrations } from './db/migrations.js';
+export {
+  AlreadyExistsError,
+  DatabaseError,
+  LeaseHeldError,
+  NotFoundError,
+  VersionConflictError,
+} from './errors.js';
+export {
+  EventPublisher,
+  type EventPublisherOptions,
+  type EventPublisherRedis,
+  type OutboxRepository,
+} from './eventPublisher.js';
+export { Lease, type LeaseOptions, type LeasePort, type LeaseRedis, withLease } from './lease.js';
+export { Prewarmer, type PrewarmerOptions, type PrewarmProgress, type PrewarmReport } from './prewarmer.js';
+export {
+  type OutboxEvent,
+  ProfileRepository,
+  type ProfileRepositoryOptions,
+  type StoredProfile,
+  type WriteResult,
+} from './profileRepository.js';
+export type { Sql, SqlQueryable } from './sql.js';
+export {
+  type PollReport,
+  type Relay,
+  StreamConsumer,
+  type StreamConsumerOptions,
+  type StreamConsumerRedis,
+} from './streamConsumer.js';
