@@ -240,6 +240,15 @@ describe('@chatapp-ngomna/shared (the packed tarball)', () => {
     }
   });
 
+  it('declares the dependency ranges the app is built and tested with', async () => {
+    const root = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8'));
+    const pkg = JSON.parse(await readFile(join(REPO, 'shared/package.json'), 'utf8'));
+    const tested = { ...root.dependencies, ...root.devDependencies };
+    for (const [name, range] of Object.entries({ ...pkg.dependencies, ...pkg.peerDependencies }))
+      expect({ name, range }).toEqual({ name, range: tested[name] });
+    expect(pkg.peerDependenciesMeta).toEqual({ pg: { optional: true } });
+  });
+
   it('installs for a read-only consumer without pg, PGlite, the CDK or Powertools', async () => {
     const installed = await installedPackages(app);
     expect(installed).toContain('@chatapp-ngomna/shared');
