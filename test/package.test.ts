@@ -163,6 +163,15 @@ beforeAll(async () => {
   const npm = (args: string[], cwd: string) =>
     run('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, maxBuffer: 16 << 20 });
 
+  const initialized = (async () => {
+    await npm(['init', '-y'], app);
+    // The package is ESM only (like the services that use it: Node 20+, top-level await).
+    const manifest = join(app, 'package.json');
+    await writeFile(
+      manifest,
+      JSON.stringify({ ...JSON.parse(await readFile(manifest, 'utf8')), type: 'module' }),
+    );
+  })();
   const packing = (async () => {
     const { stdout } = await npm(['pack', './shared', '--json', '--pack-destination', work], REPO);
     // prepack's build output precedes npm's JSON report.
@@ -172,9 +181,7 @@ beforeAll(async () => {
     }>;
     tarball = join(work, report[0]!.filename);
     packed = report[0]!.files.map((f) => f.path).sort();
-    await npm(['init', '-y'], app);
-    // The package is ESM only (like the services that use it: Node 20+, top-level await).
-    await npm(['pkg', 'set', 'type=module'], app);
+    await initialized;
     await npm(['install', tarball, '--prefer-offline'], app);
   })();
   [db, redis] = await Promise.all([useTestDb(), useTestRedis()]);
@@ -275,6 +282,15 @@ describe('@chatapp-ngomna/shared (the packed tarball)', () => {
     );
     await expect(deep).rejects.toThrow(/ERR_PACKAGE_PATH_NOT_EXPORTED/);
   }, 90_000);
+
+  it('loads ./server and ./producer without pg installed; only ./pg needs it', async () => {
+    const load = (entry: string) =>
+      run(process.execPath, ['--input-type=module', '-e', `await import('${entry}')`], { cwd: app });
+    await load('@chatapp-ngomna/shared');
+    await load('@chatapp-ngomna/shared/producer');
+    await load('@chatapp-ngomna/shared/server');
+    await expect(load('@chatapp-ngomna/shared/pg')).rejects.toThrow(/Cannot find package 'pg'/);
+  });
 
   it('reads profiles through ProfileClient and UserCache, and publishes an event the poller applies', async () => {
     const ids = ['u000001', 'u000002', 'u000003'];
