@@ -1,9 +1,10 @@
 /**
  * POST /users (scope: write). Body: the four profile fields plus an optional `id` (a random UUID when
- * absent). 201 with `Location: /users/{id}`; 409 when the id exists (deleted ids are never reused).
+ * absent). 201 with `Location: /users/{id}`; 409 when the id exists (deleted ids are never reused); 400 for
+ * an id a route shadows (`batch`).
  */
 import * as z from 'zod/mini';
-import { profileFieldsSchema, userIdSchema } from '../shared/profile.js';
+import { newUserIdSchema, profileFieldsSchema } from '../shared/profile.js';
 import { getDependencies } from './dependencies.js';
 import { lazyRoute } from './http/lazy.js';
 import { profileJson } from './http/profileJson.js';
@@ -11,7 +12,7 @@ import { jsonBody } from './http/request.js';
 import { etag, json } from './http/response.js';
 import { type ApiDeps, type ApiHandler, route } from './http/route.js';
 
-const createBodySchema = z.strictObject({ ...profileFieldsSchema.shape, id: z.optional(userIdSchema) });
+const createBodySchema = z.strictObject({ ...profileFieldsSchema.shape, id: z.optional(newUserIdSchema) });
 
 export function createHandler(deps: ApiDeps): ApiHandler {
   return route(deps, { name: 'POST /users', method: 'POST', scope: 'write' }, async (event) => {

@@ -5,14 +5,14 @@
  */
 import { getDependencies } from './dependencies.js';
 import { lazyRoute } from './http/lazy.js';
-import { ifMatchVersion, pathUserId } from './http/request.js';
+import { ifMatchVersions, pathUserId } from './http/request.js';
 import { noContent } from './http/response.js';
 import { type ApiDeps, type ApiHandler, route } from './http/route.js';
 
 export function createHandler(deps: ApiDeps): ApiHandler {
   return route(deps, { name: 'DELETE /users/{id}', method: 'DELETE', scope: 'write' }, async (event) => {
     const id = pathUserId(event);
-    const ifMatch = ifMatchVersion(event);
+    const ifMatch = ifMatchVersions(event);
     await deps.service.deleteProfile(id, { ifMatch });
     return noContent();
   });

@@ -7,14 +7,14 @@ import { profileFieldsSchema } from '../shared/profile.js';
 import { getDependencies } from './dependencies.js';
 import { lazyRoute } from './http/lazy.js';
 import { profileJson } from './http/profileJson.js';
-import { ifMatchVersion, jsonBody, pathUserId } from './http/request.js';
+import { ifMatchVersions, jsonBody, pathUserId } from './http/request.js';
 import { etag, json } from './http/response.js';
 import { type ApiDeps, type ApiHandler, route } from './http/route.js';
 
 export function createHandler(deps: ApiDeps): ApiHandler {
   return route(deps, { name: 'PUT /users/{id}', method: 'PUT', scope: 'write' }, async (event) => {
     const id = pathUserId(event);
-    const ifMatch = ifMatchVersion(event);
+    const ifMatch = ifMatchVersions(event);
     const fields = jsonBody(event, profileFieldsSchema);
     const profile = await deps.service.updateProfile(id, fields, { ifMatch });
     return json(200, profileJson(profile), etag(profile.version));

@@ -8,22 +8,32 @@ import * as z from 'zod/mini';
 import {
   FIELD_RULES,
   LIMITS,
+  LONE_SURROGATE,
+  RESERVED_USER_IDS,
+  reservedIdMessage,
   type TextRule,
   tooLongMessage,
   tooShortMessage,
   USER_ID_MESSAGE,
+  WELL_FORMED_MESSAGE,
 } from './profileModel.js';
 
 export {
+  assertNewUserId,
   assertUserId,
   LIMITS,
+  RESERVED_USER_IDS,
   type ProfileFields,
   parseUserProfile,
   type UserProfile,
 } from './profileModel.js';
 
+const wellFormed = z.refine((text: string) => !LONE_SURROGATE.test(text), { message: WELL_FORMED_MESSAGE });
+
 function textSchema(rule: TextRule) {
   const checks = [
+    wellFormed,
+    // zod counts code points for strings, as `checkText` and PostgreSQL's char_length do.
     z.minLength(rule.minLength, tooShortMessage(rule)),
     z.maxLength(rule.maxLength, tooLongMessage(rule)),
     z.regex(rule.pattern, rule.message),
@@ -33,6 +43,14 @@ function textSchema(rule: TextRule) {
 }
 
 export const userIdSchema = z.string().check(z.regex(LIMITS.userIdPattern, USER_ID_MESSAGE));
+
+/** An id a new profile may take: a valid id that no route shadows (see `RESERVED_USER_IDS`). */
+export const newUserIdSchema = z
+  .string()
+  .check(
+    z.regex(LIMITS.userIdPattern, USER_ID_MESSAGE),
+    z.refine((id) => !RESERVED_USER_IDS.has(id), { message: reservedIdMessage('this id') }),
+  );
 
 export const profileFieldsSchema = z.strictObject({
   fullName: textSchema(FIELD_RULES.fullName),

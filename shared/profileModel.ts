@@ -23,9 +23,20 @@ export const LIMITS = {
    * 100 ids of 64 characters plus commas is 6.5 KB, which leaves room for the path and headers.
    */
   httpBatchMax: 100,
-  /** Largest JSON body accepted on write routes, in bytes. */
+  /** Largest JSON body accepted on write routes, in bytes (of the UTF-8 text, after base64 decoding). */
   bodyMaxBytes: 16 * 1024,
+  /** Most entity tags one `If-Match` may list (more is a 400: nobody holds that many versions). */
+  ifMatchMaxTags: 20,
 } as const;
+
+/**
+ * Ids no profile may be created with, because a route shadows them: `GET /users/batch` is the batch
+ * route, so a profile `batch` could be written but never read back through `GET /users/{id}`.
+ */
+export const RESERVED_USER_IDS: ReadonlySet<string> = new Set(['batch']);
+
+export const reservedIdMessage = (what: string): string =>
+  `${what} is reserved: GET /users/batch is the batch route, so a profile with it could never be read`;
 
 /** A cached or stored profile. Text fields come back exactly as stored (`"007"` stays `"007"`). */
 export interface UserProfile {
@@ -87,8 +98,34 @@ export const FIELD_RULES: Readonly<Record<keyof ProfileFields, TextRule>> = {
 
 export const USER_ID_MESSAGE = `must be 1-${LIMITS.userIdMaxLength} characters of A-Z a-z 0-9 _ -`;
 
+/**
+ * A lone surrogate (`"\ud800"` in JSON) is valid JSON but not Unicode: PostgreSQL's jsonb refuses it
+ * (22P02, which used to reach clients as a 503) and a text column would store U+FFFD instead. With the
+ * `u` flag `\p{Cs}` matches only unpaired surrogates (a pair reads as one astral code point).
+ */
+export const LONE_SURROGATE = /\p{Cs}/u;
+export const WELL_FORMED_MESSAGE = 'must be well-formed Unicode (no lone surrogate)';
+
+/**
+ * Lengths count Unicode code points, as PostgreSQL's `char_length` and zod's `maxLength` do: `😀` is 1,
+ * `e` + U+0301 is 2. (`String.length` counts UTF-16 units and would refuse 101 emoji as "over 200".)
+ */
+export function codePointLength(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
 /** Field paths and messages only: never the offending values, which may be PII. */
 export type ProfileIssue = { path: string; message: string };
+
+/** Throws `ValidationError('INVALID_USER_ID')` unless `id` is an id a new profile may take. */
+export function assertNewUserId(id: unknown): asserts id is string {
+  assertUserId(id);
+  if (RESERVED_USER_IDS.has(id)) {
+    throw new ValidationError('INVALID_USER_ID', reservedIdMessage(`"${id}"`), { userId: JSON.stringify(id) });
+  }
+}
 
 /** Throws `ValidationError('INVALID_USER_ID')` unless `id` is a well-formed user id. */
 export function assertUserId(id: unknown): asserts id is string {
@@ -132,8 +169,11 @@ export function parseUserProfile(input: unknown): UserProfile {
 export function checkText(value: unknown, rule: TextRule): string | { message: string } {
   if (typeof value !== 'string') return { message: 'must be a string' };
   const text = rule.trim ? value.trim() : value;
-  if (text.length < rule.minLength) return { message: tooShortMessage(rule) };
-  if (text.length > rule.maxLength) return { message: tooLongMessage(rule) };
+  if (LONE_SURROGATE.test(text)) return { message: WELL_FORMED_MESSAGE };
+  // UTF-16 units are never fewer than code points: count code points only when it can matter.
+  const length = text.length > rule.maxLength || text.length < rule.minLength * 2 ? codePointLength(text) : text.length;
+  if (length < rule.minLength) return { message: tooShortMessage(rule) };
+  if (length > rule.maxLength) return { message: tooLongMessage(rule) };
   if (!rule.pattern.test(text)) return { message: rule.message };
   return text;
 }

@@ -34,7 +34,7 @@ import {
 } from './db/rows.js';
 import { AlreadyExistsError, NotFoundError, ValidationError, VersionConflictError } from './errors.js';
 import type { UserEventType } from './events.js';
-import { assertUserId, LIMITS, type ProfileFields, type UserProfile } from './profile.js';
+import { assertNewUserId, assertUserId, LIMITS, type ProfileFields, type UserProfile } from './profile.js';
 import type { Sql } from './sql.js';
 
 export type { UserEventType } from './events.js';
@@ -54,6 +54,9 @@ export interface OutboxEvent {
   occurredAt: number;
   profile: UserProfile | null;
 }
+
+/** The version a conditional write requires, or the versions of which it requires one (`[]`: none). */
+export type IfMatch = number | readonly number[];
 
 export interface WriteResult {
   profile: UserProfile;
@@ -97,9 +100,10 @@ export class ProfileRepository {
   /**
    * Inserts version 1 and its `user.profile.created` event. Throws `AlreadyExistsError` when the id
    * exists, soft-deleted included: ids are never reused, so an old tombstone can never shadow a new user.
+   * `ValidationError('INVALID_USER_ID')` for an id a route shadows (`RESERVED_USER_IDS`).
    */
   async create(id: string, fields: ProfileFields): Promise<WriteResult> {
-    assertUserId(id);
+    assertNewUserId(id);
     const valid = parseFields(fields);
     const rows = await this.#run<ChangeRow>('create', CREATE_PROFILE, [id, ...columnsOf(valid)], id);
     // ON CONFLICT DO NOTHING returned no row: the id is taken (a 23505 from a race maps the same way).
@@ -110,10 +114,10 @@ export class ProfileRepository {
 
   /**
    * Replaces the fields, bumps the version by one and writes `user.profile.updated`, atomically.
-   * `NotFoundError` when missing or deleted (checked before `ifMatch`); `VersionConflictError` when
-   * `ifMatch` is not the current version.
+   * `NotFoundError` when missing or deleted (checked before `ifMatch`, as RFC 9110 section 13.2.1 wants);
+   * `VersionConflictError` when the current version is not `ifMatch` (not among them, for a list).
    */
-  async update(id: string, fields: ProfileFields, opts: { ifMatch?: number } = {}): Promise<WriteResult> {
+  async update(id: string, fields: ProfileFields, opts: { ifMatch?: IfMatch } = {}): Promise<WriteResult> {
     assertUserId(id);
     const valid = parseFields(fields);
     const ifMatch = parseIfMatch(opts.ifMatch);
@@ -126,7 +130,7 @@ export class ProfileRepository {
   /** Sets `deleted_at`, bumps the version and writes `user.profile.deleted`. Same errors as `update`. */
   async softDelete(
     id: string,
-    opts: { ifMatch?: number } = {},
+    opts: { ifMatch?: IfMatch } = {},
   ): Promise<{ version: number; event: OutboxEvent }> {
     assertUserId(id);
     const ifMatch = parseIfMatch(opts.ifMatch);
@@ -189,7 +193,7 @@ export class ProfileRepository {
    * write itself was atomic, this only picks the error. A concurrent change in between can only make the
    * answer newer, never turn a failed write into a success.
    */
-  async #whyNoMatch(id: string, ifMatch: number | null): Promise<Error> {
+  async #whyNoMatch(id: string, ifMatch: readonly number[] | null): Promise<Error> {
     const rows = await this.#run<{ version: unknown; deleted_at: unknown }>(
       'write-check',
       SELECT_WRITE_STATE,
@@ -203,7 +207,12 @@ export class ProfileRepository {
       });
     }
     return new VersionConflictError('profile version does not match If-Match', {
-      details: { userId: id, expected: ifMatch, current: toInt(row.version) },
+      details: {
+        userId: id,
+        // One version as a number (the common case), several as the list If-Match named.
+        expected: ifMatch?.length === 1 ? ifMatch[0] : ifMatch,
+        current: toInt(row.version),
+      },
     });
   }
 }

@@ -12,7 +12,7 @@ import { NotFoundError } from './errors.js';
 import type { EventPublisher } from './eventPublisher.js';
 import { type LoggerPort, silentLogger } from './ports.js';
 import { assertUserId, type ProfileFields, type UserProfile } from './profile.js';
-import type { OutboxEvent, ProfileRepository, StoredProfile } from './profileRepository.js';
+import type { IfMatch, OutboxEvent, ProfileRepository, StoredProfile } from './profileRepository.js';
 import { SingleFlight } from './singleFlight.js';
 import type { CacheLookup, CacheStats, CacheWrite, UserCache, WriteOutcome } from './userCache.js';
 
@@ -126,11 +126,14 @@ export class ProfileService {
     return { profiles, notFound };
   }
 
-  /** Replaces a profile's fields. `ifMatch` makes it conditional on the current version. */
+  /**
+   * Replaces a profile's fields. `ifMatch` makes it conditional: the current version must be it (or one
+   * of them, for a list; `[]` never matches).
+   */
   async updateProfile(
     userId: string,
     fields: ProfileFields,
-    opts: { ifMatch?: number } = {},
+    opts: { ifMatch?: IfMatch } = {},
   ): Promise<UserProfile> {
     const { profile, event } = await this.#repository.update(userId, fields, opts);
     await this.#afterCommit([{ kind: 'profile', profile }], event);
@@ -147,7 +150,7 @@ export class ProfileService {
   }
 
   /** Soft-deletes a profile and caches its tombstone. Returns the deletion's version. */
-  async deleteProfile(userId: string, opts: { ifMatch?: number } = {}): Promise<{ version: number }> {
+  async deleteProfile(userId: string, opts: { ifMatch?: IfMatch } = {}): Promise<{ version: number }> {
     const { version, event } = await this.#repository.softDelete(userId, opts);
     await this.#afterCommit([{ kind: 'deleted', userId, version, deletedAt: event.occurredAt }], event);
     return { version };

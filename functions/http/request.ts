@@ -50,19 +50,53 @@ export function queryUserIds(event: APIGatewayProxyEventV2): string[] {
 }
 
 /**
- * `If-Match` as a version: `3` or the ETag form `"3"`. `*` (any current version) and an absent header
- * mean "unconditional". Anything else is a 400: guessing would turn a typo into a lost update.
+ * `If-Match` (RFC 9110 section 13.1.1) as the versions it accepts. Absent, empty or `*` is `undefined`
+ * ("unconditional": `*` matches any existing profile, and a missing one is a 404 whatever the header says,
+ * section 13.2.1). Otherwise a list of entity tags compared strongly with our ETags (`"<version>"`): a
+ * weak tag (`W/"3"`) or one that is no version of ours (`"abc"`, `"03"`) can never match, so a list of
+ * only those is `[]` and the write answers 412. A bare number (`3`) is accepted as `"3"`. Malformed
+ * syntax is a 400: guessing would turn a typo into a lost update.
  */
-export function ifMatchVersion(event: APIGatewayProxyEventV2): number | undefined {
+export function ifMatchVersions(event: APIGatewayProxyEventV2): readonly number[] | undefined {
   const raw = header(event, 'if-match')?.trim();
   if (raw === undefined || raw === '' || raw === '*') return undefined;
-  const digits = /^"?([1-9]\d{0,15})"?$/.exec(raw);
-  const version = digits?.[1] === undefined ? Number.NaN : Number(digits[1]);
-  // The quotes must pair: `"3` and `3"` are malformed.
-  if (!Number.isSafeInteger(version) || raw.startsWith('"') !== raw.endsWith('"')) {
-    throw new ValidationError('INVALID_VERSION', 'If-Match must be a version number, e.g. "3"');
+  if (/^[1-9]\d{0,15}$/.test(raw) && Number.isSafeInteger(Number(raw))) return [Number(raw)];
+  const tags = parseEntityTags(raw);
+  if (tags === undefined) {
+    throw new ValidationError('INVALID_VERSION', 'If-Match must be * or a list of entity tags, e.g. "3"');
   }
-  return version;
+  if (tags.length > LIMITS.ifMatchMaxTags) {
+    throw new ValidationError(
+      'INVALID_VERSION',
+      `If-Match lists at most ${LIMITS.ifMatchMaxTags} entity tags`,
+      {
+        max: LIMITS.ifMatchMaxTags,
+      },
+    );
+  }
+  const versions = new Set<number>();
+  for (const { weak, opaque } of tags) {
+    const version = Number(opaque);
+    if (!weak && /^[1-9]\d{0,15}$/.test(opaque) && Number.isSafeInteger(version)) versions.add(version);
+  }
+  return [...versions];
+}
+
+// entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text (%x80-FF); list
+// elements are separated by OWS "," OWS, and empty elements are ignored (RFC 9110 sections 8.8.3, 5.6.1).
+const ENTITY_TAG = /^(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"$/;
+
+/** The tags of a `#entity-tag` list, or `undefined` when it is malformed or lists none. */
+function parseEntityTags(raw: string): Array<{ weak: boolean; opaque: string }> | undefined {
+  const tags: Array<{ weak: boolean; opaque: string }> = [];
+  for (const element of raw.split(',')) {
+    const item = element.replace(/^[ \t]+|[ \t]+$/g, '');
+    if (item === '') continue;
+    const match = ENTITY_TAG.exec(item);
+    if (!match) return undefined;
+    tags.push({ weak: match[1] !== undefined, opaque: match[2] ?? '' });
+  }
+  return tags.length === 0 ? undefined : tags;
 }
 
 /**

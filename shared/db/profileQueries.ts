@@ -26,7 +26,7 @@ WITH ch AS (
 ${SELECT_ROW_AND_EVENT}`;
 
 /**
- * $1 id, $2…$5 fields, $6 payload, $7 ifMatch or NULL. The version test sits in the UPDATE's WHERE: under
+ * $1 id, $2…$5 fields, $6 payload, $7 the If-Match versions (bigint[]) or NULL. The version test sits in the UPDATE's WHERE: under
  * READ COMMITTED a concurrent writer makes this one wait for the row lock, then re-check the WHERE against
  * the new row, so two writers with the same If-Match can never both succeed.
  */
@@ -35,7 +35,7 @@ WITH ch AS (
   UPDATE personnel
      SET matricule = $2, full_name = $3, avatar_url = $4, ministere = $5,
          version = version + 1, updated_at = now()
-   WHERE id = $1 AND deleted_at IS NULL AND ($7::bigint IS NULL OR version = $7::bigint)
+   WHERE id = $1 AND deleted_at IS NULL AND ($7::bigint[] IS NULL OR version = ANY($7::bigint[]))
   RETURNING ${PERSONNEL_COLUMNS}
 ), ev AS (
   INSERT INTO outbox (event_type, user_id, version, occurred_at, payload)
@@ -44,12 +44,12 @@ WITH ch AS (
 )
 ${SELECT_ROW_AND_EVENT}`;
 
-/** $1 id, $2 ifMatch or NULL. Fields stay (soft delete); the tombstone event carries no payload. */
+/** $1 id, $2 the If-Match versions (bigint[]) or NULL. Fields stay (soft delete); the tombstone event carries no payload. */
 export const SOFT_DELETE_PROFILE = `
 WITH ch AS (
   UPDATE personnel
      SET deleted_at = now(), updated_at = now(), version = version + 1
-   WHERE id = $1 AND deleted_at IS NULL AND ($2::bigint IS NULL OR version = $2::bigint)
+   WHERE id = $1 AND deleted_at IS NULL AND ($2::bigint[] IS NULL OR version = ANY($2::bigint[]))
   RETURNING ${PERSONNEL_COLUMNS}
 ), ev AS (
   INSERT INTO outbox (event_type, user_id, version, occurred_at, payload)

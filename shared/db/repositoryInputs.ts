@@ -3,7 +3,7 @@
  * and never reaches the database's CHECK constraints (which stay as the backstop).
  */
 import { ValidationError } from '../errors.js';
-import { type ProfileFields, profileFieldsSchema, summarizeIssues } from '../profile.js';
+import { LIMITS, type ProfileFields, profileFieldsSchema, summarizeIssues } from '../profile.js';
 import { toPayload } from './rows.js';
 
 /** Largest page for the list methods: bounded so one call cannot pull a whole table into a Lambda. */
@@ -30,12 +30,17 @@ export function columnsOf(fields: ProfileFields): unknown[] {
   ];
 }
 
-export function parseIfMatch(ifMatch: number | undefined): number | null {
+/** The `bigint[]` parameter of the conditional writes: `null` means unconditional, `[]` matches nothing. */
+export function parseIfMatch(ifMatch: number | readonly number[] | undefined): number[] | null {
   if (ifMatch === undefined) return null;
-  if (!Number.isSafeInteger(ifMatch) || ifMatch < 1) {
-    throw new ValidationError('INVALID_VERSION', 'ifMatch must be a positive integer');
+  const versions = typeof ifMatch === 'number' ? [ifMatch] : [...ifMatch];
+  if (versions.length > LIMITS.ifMatchMaxTags || versions.some((v) => !Number.isSafeInteger(v) || v < 1)) {
+    throw new ValidationError(
+      'INVALID_VERSION',
+      `ifMatch must be a positive integer or at most ${LIMITS.ifMatchMaxTags} of them`,
+    );
   }
-  return ifMatch;
+  return versions;
 }
 
 export function assertPageSize(limit: number): void {
