@@ -73,9 +73,7 @@ export async function buildDependencies(config: Config): Promise<Dependencies> {
     token: upstash.token,
     timeoutMs: config.redisTimeoutMs,
   });
-  const sql = lazySql(async () =>
-    createPgSql({ ...(await databaseOptions(requireDatabase(config.database))), logger }),
-  );
+  const sql = createDatabaseSql(config, logger);
 
   const repository = new ProfileRepository({ sql });
   const { cache, publisher, service } = buildProfileServices({
@@ -126,6 +124,17 @@ export function getDependencies(): Promise<Dependencies> {
     throw error;
   });
   return memo;
+}
+
+/**
+ * The environment's PostgreSQL pool, built on first query: `createPgSql`'s defaults (one connection,
+ * idle timeout, bounded connect timeout), which the stack's connection budget counts on
+ * (docs/database.md). Exported so tests build many "environments" exactly like this one.
+ */
+export function createDatabaseSql(config: Pick<Config, 'database'>, logger: LoggerPort): Sql {
+  return lazySql(async () =>
+    createPgSql({ ...(await databaseOptions(requireDatabase(config.database))), logger }),
+  );
 }
 
 /**

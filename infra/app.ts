@@ -31,6 +31,14 @@ function list(key: string): string[] | undefined {
   return items?.length ? items : undefined;
 }
 
+/** A whole-number context value (`-c databaseConnectionBudget=80`), or undefined when absent. */
+function optionalInt(key: string): number | undefined {
+  const value = context(key);
+  if (value === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(value)) throw new ConfigError(`CDK context "${key}" must be a whole number`);
+  return Number(value);
+}
+
 const corsOrigins = list('corsAllowOrigins');
 const databaseSsl = context('databaseSsl');
 if (databaseSsl !== undefined && databaseSsl !== 'require' && databaseSsl !== 'disable') {
@@ -48,6 +56,7 @@ new UserCacheStack(app, context('stackName') ?? 'NgomnaUserCache', {
   upstashSecretArn: context('upstashSecretArn'),
   prewarmSchedule: context('prewarmSchedule'),
   reservePollerConcurrency: context('reservePollerConcurrency') === 'true',
+  databaseConnectionBudget: optionalInt('databaseConnectionBudget'),
   alarmTopicArn: context('alarmTopicArn'),
   cors: corsOrigins && { allowOrigins: corsOrigins },
 });

@@ -9,6 +9,7 @@ import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ConfigError } from '../shared/errors.js';
+import { splitConnectionBudget } from './connectionBudget.js';
 import { CacheFunction, type FunctionNetwork } from './constructs/cacheFunction.js';
 import { type CacheSettings, settingsToEnvironment } from './constructs/environment.js';
 import { FailureQueue } from './constructs/failureQueue.js';
@@ -52,6 +53,14 @@ export interface UserCacheStackProps extends StackProps {
    * runs; new accounts often cannot reserve (minimum 10 unreserved). @default false
    */
   readonly reservePollerConcurrency?: boolean;
+  /**
+   * Connections this stack may hold on PostgreSQL (what is left of `max_connections` after other
+   * clients and the superuser reserve). Each API function that queries it gets reserved concurrency from
+   * this budget, the scheduled ones counted at their worst-case overlap (docs/database.md). Reserved
+   * concurrency throttles the functions too, hits included: size it from the traffic.
+   * @default no reservation: nothing caps connections (put RDS Proxy or a role CONNECTION LIMIT in front)
+   */
+  readonly databaseConnectionBudget?: number;
   /** Non-secret tuning of cache, stream, prewarm and audit. @default config.ts defaults */
   readonly settings?: CacheSettings;
   /** Retention of function logs and API access logs. @default RetentionDays.ONE_MONTH */
@@ -103,6 +112,14 @@ export class UserCacheStack extends Stack {
       ...(props.databaseSsl && { DATABASE_SSL: props.databaseSsl }),
     };
     const failures = new FailureQueue(this, 'FailedRuns').queue;
+    const connections =
+      props.databaseConnectionBudget === undefined
+        ? undefined
+        : splitConnectionBudget({
+            budget: props.databaseConnectionBudget,
+            functions: FUNCTIONS,
+            expressions: { prewarm: props.prewarmSchedule },
+          });
     const functions: Partial<Record<FunctionName, CacheFunction>> = {};
     for (const spec of FUNCTIONS as readonly FunctionSpec[]) {
       const name = spec.name as FunctionName;
@@ -122,7 +139,8 @@ export class UserCacheStack extends Stack {
           ...(isPoller && { POLLER_BUDGET_MS: String(spec.timeoutSeconds * 1000 - POLLER_SAFETY_MARGIN_MS) }),
         },
         network: usesDatabase ? props.network : undefined,
-        reservedConcurrentExecutions: isPoller && props.reservePollerConcurrency ? 1 : undefined,
+        reservedConcurrentExecutions:
+          isPoller && props.reservePollerConcurrency ? 1 : connections?.reserved[spec.name],
       });
       for (const use of spec.secrets) fn.readSecret(use, secrets[use]);
       if (spec.trigger.kind === 'schedule') {

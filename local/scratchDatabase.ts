@@ -28,6 +28,13 @@ export interface ScratchDatabaseOptions {
   max?: number;
   /** `statement_timeout` on PostgreSQL; seeding runs long statements. @default 10000 */
   statementTimeoutMs?: number;
+  /**
+   * Also create a login role `<schema>_app` limited to this many connections (`CONNECTION LIMIT`), with
+   * the schema as its `search_path` and rights on its tables: connection-budget tests log in as it
+   * exactly as a Lambda would (no startup options). PostgreSQL only; PGlite has no roles.
+   * @default undefined (no role)
+   */
+  roleConnectionLimit?: number;
 }
 
 export interface ScratchDatabase {
@@ -35,6 +42,8 @@ export interface ScratchDatabase {
   kind: 'postgres' | 'pglite';
   /** The schema created for this database (`postgres` only). */
   schema?: string;
+  /** `postgres://…` of the limited role (`roleConnectionLimit`, after migrations). */
+  roleUrl?: string;
   /** Where the data lives, safe to print (no credentials). */
   describe: string;
   /** Closes the pool and drops the schema (PostgreSQL), or closes PGlite. Idempotent. */
@@ -50,11 +59,30 @@ export async function openScratchDatabase(opts: ScratchDatabaseOptions = {}): Pr
   const database = url ? await createSchema(url, opts) : await openPglite(opts.dataDir);
   try {
     if (opts.migrate ?? true) await migrate(database.sql);
+    if (opts.roleConnectionLimit !== undefined) {
+      if (database.kind !== 'postgres' || !url) throw new ConfigError('roleConnectionLimit needs PostgreSQL');
+      database.roleUrl = await createLimitedRole(database, url, opts.roleConnectionLimit);
+    }
   } catch (error) {
     await database.close();
     throw error;
   }
   return database;
+}
+
+/** The role is dropped with the schema (see `createSchema`'s `drop`). */
+async function createLimitedRole(db: ScratchDatabase, url: string, limit: number): Promise<string> {
+  if (!Number.isInteger(limit) || limit < 1) throw new ConfigError('roleConnectionLimit must be >= 1');
+  const role = `${db.schema}_app`;
+  await db.sql.query(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT ${limit};
+    GRANT USAGE ON SCHEMA ${db.schema} TO ${role};
+    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${db.schema} TO ${role};
+    GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${db.schema} TO ${role};
+    ALTER ROLE ${role} SET search_path = ${db.schema}`);
+  const roleUrl = new URL(url);
+  roleUrl.username = role;
+  roleUrl.password = '';
+  return roleUrl.toString();
 }
 
 async function openPglite(dataDir: string | undefined): Promise<ScratchDatabase> {
@@ -88,6 +116,12 @@ async function createSchema(url: string, opts: ScratchDatabaseOptions): Promise<
     } finally {
       try {
         await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        // The limited role of `roleConnectionLimit`, if any: its sessions first, or DROP ROLE refuses.
+        const role = `${schema}_app`;
+        await admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '${role}';
+           DROP ROLE IF EXISTS ${role}`,
+        );
       } finally {
         await admin.close();
       }

@@ -13,11 +13,20 @@ export interface PgSqlOptions {
   /** Extra `pg.PoolConfig` (ssl, password function for IAM auth…). The options below win over it. */
   config?: pg.PoolConfig;
   /**
-   * Pool size. A Lambda environment serves one request at a time, so 2 (one spare for a transaction
-   * started while a query is in flight) keeps the database's connection count at ~2 × concurrency.
-   * @default 2
+   * Pool size. A Lambda environment serves one request at a time and no Lambda path opens a transaction,
+   * so one connection per environment is enough, and it makes the database's connection count at most
+   * the number of environments (the stack's budget arithmetic relies on it: docs/database.md). Queries
+   * of one invocation then queue for it (bounded by `connectionTimeoutMs`).
+   * @default 1
    */
   max?: number;
+  /**
+   * Close a connection unused this long. Must stay below the server's `idle_session_timeout` (when set),
+   * so the pool, not the server, ends an idle connection and no query is sent on one the server closed.
+   * 0 keeps idle connections forever.
+   * @default 30000
+   */
+  idleTimeoutMs?: number;
   /**
    * Server-side `statement_timeout`, sent as a startup parameter (not `-c` options). 0 disables it; do
    * that behind a proxy that rejects startup parameters and set it with `ALTER ROLE … SET` instead.
@@ -25,7 +34,9 @@ export interface PgSqlOptions {
    */
   statementTimeoutMs?: number;
   /**
-   * Time to wait for a connection (new socket or free pool slot) before failing.
+   * Time to wait for a connection (new socket, startup and authentication, or a free pool slot) before
+   * failing with `DATABASE_UNAVAILABLE`: a server that accepts TCP but never answers cannot hold a
+   * function until its timeout. 0 waits forever (never in Lambda).
    * @default 3000
    */
   connectionTimeoutMs?: number;
@@ -39,16 +50,26 @@ export interface PgSqlOptions {
   logger?: LoggerPort;
 }
 
+/** The defaults of `createPgSql`, written once (infra's connection arithmetic reads `max`). */
+export const PG_POOL_DEFAULTS = {
+  max: 1,
+  idleTimeoutMs: 30_000,
+  statementTimeoutMs: 2_000,
+  connectionTimeoutMs: 3_000,
+} as const;
+
 const SEARCH_PATH = /^[A-Za-z_][A-Za-z0-9_]*(,\s*[A-Za-z_][A-Za-z0-9_]*)*$/;
 
 /** Builds the pool-backed `Sql`. Throws `ConfigError` on invalid options; connects lazily. */
 export function createPgSql(opts: PgSqlOptions): Sql {
-  const max = opts.max ?? 2;
-  const statementTimeoutMs = opts.statementTimeoutMs ?? 2000;
-  const connectionTimeoutMs = opts.connectionTimeoutMs ?? 3000;
+  const max = opts.max ?? PG_POOL_DEFAULTS.max;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? PG_POOL_DEFAULTS.idleTimeoutMs;
+  const statementTimeoutMs = opts.statementTimeoutMs ?? PG_POOL_DEFAULTS.statementTimeoutMs;
+  const connectionTimeoutMs = opts.connectionTimeoutMs ?? PG_POOL_DEFAULTS.connectionTimeoutMs;
   const logger = opts.logger ?? silentLogger;
   if (!Number.isInteger(max) || max < 1) throw new ConfigError('max must be an integer >= 1');
   for (const [name, value] of [
+    ['idleTimeoutMs', idleTimeoutMs],
     ['statementTimeoutMs', statementTimeoutMs],
     ['connectionTimeoutMs', connectionTimeoutMs],
   ] as const) {
@@ -65,6 +86,7 @@ export function createPgSql(opts: PgSqlOptions): Sql {
     ...opts.config,
     ...(opts.connectionString === undefined ? {} : { connectionString: opts.connectionString }),
     max,
+    idleTimeoutMillis: idleTimeoutMs,
     connectionTimeoutMillis: connectionTimeoutMs,
     ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
     ...(opts.searchPath === undefined

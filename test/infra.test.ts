@@ -12,12 +12,14 @@ import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
+import { splitConnectionBudget } from '../infra/connectionBudget.js';
 import { CacheFunction, PROJECT_ROOT } from '../infra/constructs/cacheFunction.js';
 import { FORBIDDEN_ENV } from '../infra/constructs/environment.js';
 import { CUSTOM_METRICS } from '../infra/constructs/monitoring.js';
 import { FUNCTIONS, type FunctionName, type SecretUse } from '../infra/functionTable.js';
 import { UserCacheStack, type UserCacheStackProps } from '../infra/userCacheStack.js';
 import { ConfigError } from '../shared/errors.js';
+import { PG_POOL_DEFAULTS } from '../shared/pgSql.js';
 
 const DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ngomna/db-AbCdEf';
 const UPSTASH_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ngomna/upstash-GhIjKl';
@@ -342,6 +344,65 @@ describe('UserCacheStack', () => {
           });
         }
       }
+    });
+  });
+
+  describe('PostgreSQL connection budget (databaseConnectionBudget)', () => {
+    const usesDb = FUNCTIONS.filter((f) => (f.secrets as readonly SecretUse[]).includes('database'));
+    const reservedOf = (synthed: ReturnType<typeof synth>, name: FunctionName): number | undefined =>
+      lambdas(synthed.template)[synthed.fnId(name)]!.Properties.ReservedConcurrentExecutions;
+
+    it('reserves concurrency for every API function that queries PostgreSQL, within the budget', () => {
+      const budget = 40;
+      const synthed = synth({ databaseConnectionBudget: budget });
+      const split = splitConnectionBudget({ budget, functions: FUNCTIONS });
+      let environments = 0;
+      for (const f of usesDb) {
+        if (f.trigger.kind === 'route') {
+          expect(reservedOf(synthed, f.name), f.name).toBe(split.reserved[f.name]);
+          expect(reservedOf(synthed, f.name), f.name).toBeGreaterThanOrEqual(1);
+          environments += reservedOf(synthed, f.name)!;
+        } else {
+          // Scheduled runs are bounded by their schedule (no retries), not by a reservation.
+          expect(reservedOf(synthed, f.name), f.name).toBeUndefined();
+          environments += split.scheduledRuns[f.name]!;
+        }
+      }
+      // One connection per environment (the pool size), so this is the most the stack can hold.
+      expect(environments * PG_POOL_DEFAULTS.max).toBeLessThanOrEqual(budget);
+      expect(environments * PG_POOL_DEFAULTS.max).toBe(split.maxConnections);
+      // The default table: 3 scheduled runs, 37 environments for the API split 15/8/5/5/4 by weight.
+      expect(split).toEqual({
+        reserved: { getUser: 15, batchGetUsers: 8, putUser: 5, createUser: 5, deleteUser: 4 },
+        scheduledRuns: { streamPoller: 1, prewarm: 1, audit: 1 },
+        maxConnections: 40,
+      });
+      // GET /cache/stats never queries PostgreSQL: nothing to reserve.
+      expect(reservedOf(synthed, 'getCacheStats')).toBeUndefined();
+    });
+
+    it('reserves nothing without a budget (new accounts often cannot reserve)', () => {
+      const synthed = synth();
+      for (const f of FUNCTIONS) expect(reservedOf(synthed, f.name), f.name).toBeUndefined();
+    });
+
+    it('counts the prewarm schedule the stack is given', () => {
+      const every5 = synth({ databaseConnectionBudget: 40, prewarmSchedule: 'cron(0/5 * * * ? *)' });
+      // 900 s runs every 5 minutes (taken as every minute: not a fixed minute) overlap 15 deep.
+      const split = splitConnectionBudget({
+        budget: 40,
+        functions: FUNCTIONS,
+        expressions: { prewarm: 'cron(0/5 * * * ? *)' },
+      });
+      expect(split.scheduledRuns.prewarm).toBe(15);
+      expect(reservedOf(every5, 'getUser')).toBe(split.reserved.getUser);
+      expect(split.maxConnections).toBeLessThanOrEqual(40);
+    });
+
+    it('refuses a budget too small for one environment per function, naming the minimum', () => {
+      expect(() => synth({ databaseConnectionBudget: 7 })).toThrow(ConfigError);
+      expect(() => synth({ databaseConnectionBudget: 7 })).toThrow(/at least 8/);
+      expect(() => synth({ databaseConnectionBudget: 8 })).not.toThrow();
     });
   });
 

@@ -1,5 +1,5 @@
 import { safeErrorText } from '../../shared/errorText.js';
-import { json } from './response.js';
+import { json, RETRY_AFTER_SECONDS } from './response.js';
 import type { ApiHandler } from './route.js';
 
 /**
@@ -38,13 +38,17 @@ export function lazyRoute(build: () => Promise<ApiHandler>): ApiHandler {
       console.error(
         JSON.stringify({ level: 'ERROR', message: 'dependencies unavailable', error: safeErrorText(error) }),
       );
-      return json(503, {
-        error: {
-          code: 'SERVICE_UNAVAILABLE',
-          message: 'the service cannot reach its configuration; retry',
-          details: {},
+      return json(
+        503,
+        {
+          error: {
+            code: 'SERVICE_UNAVAILABLE',
+            message: 'the service cannot reach its configuration; retry',
+            details: {},
+          },
         },
-      });
+        { 'retry-after': String(RETRY_AFTER_SECONDS) },
+      );
     }
   };
 }

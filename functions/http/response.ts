@@ -38,6 +38,13 @@ export function etag(version: number): Record<string, string> {
   return { etag: `"${version}"` };
 }
 
+/**
+ * `Retry-After` (seconds) of every 503: the refusal is temporary (PostgreSQL at its connection limit or
+ * unreachable, a secret not loaded yet), so clients and SDKs back off instead of hammering. One second
+ * is about how long a held connection or a refused connect takes to clear; it is a hint, not a promise.
+ */
+export const RETRY_AFTER_SECONDS = 1;
+
 /** Maps any thrown value to a response. Unknown errors are 500 and logged with their stack. */
 export function errorResponse(
   error: unknown,
@@ -59,7 +66,10 @@ export function errorResponse(
   return json(
     mapped.status,
     { error: { code: mapped.code, message: mapped.message, details } },
-    error instanceof HttpError ? error.headers : {},
+    {
+      ...(error instanceof HttpError ? error.headers : {}),
+      ...(mapped.status === 503 ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {}),
+    },
   );
 }
 
