@@ -22,13 +22,13 @@ export {
   assertNewUserId,
   assertUserId,
   LIMITS,
-  RESERVED_USER_IDS,
   type ProfileFields,
   parseUserProfile,
+  RESERVED_USER_IDS,
   type UserProfile,
 } from './profileModel.js';
 
-const wellFormed = z.refine((text: string) => !LONE_SURROGATE.test(text), { message: WELL_FORMED_MESSAGE });
+const wellFormed = z.refine<string>((text) => !LONE_SURROGATE.test(text), { message: WELL_FORMED_MESSAGE });
 
 function textSchema(rule: TextRule) {
   const checks = [
@@ -45,12 +45,10 @@ function textSchema(rule: TextRule) {
 export const userIdSchema = z.string().check(z.regex(LIMITS.userIdPattern, USER_ID_MESSAGE));
 
 /** An id a new profile may take: a valid id that no route shadows (see `RESERVED_USER_IDS`). */
-export const newUserIdSchema = z
-  .string()
-  .check(
-    z.regex(LIMITS.userIdPattern, USER_ID_MESSAGE),
-    z.refine((id) => !RESERVED_USER_IDS.has(id), { message: reservedIdMessage('this id') }),
-  );
+export const newUserIdSchema = z.string().check(
+  z.regex(LIMITS.userIdPattern, USER_ID_MESSAGE),
+  z.refine((id) => !RESERVED_USER_IDS.has(id), { message: reservedIdMessage('this id') }),
+);
 
 export const profileFieldsSchema = z.strictObject({
   fullName: textSchema(FIELD_RULES.fullName),

@@ -123,7 +123,9 @@ export type ProfileIssue = { path: string; message: string };
 export function assertNewUserId(id: unknown): asserts id is string {
   assertUserId(id);
   if (RESERVED_USER_IDS.has(id)) {
-    throw new ValidationError('INVALID_USER_ID', reservedIdMessage(`"${id}"`), { userId: JSON.stringify(id) });
+    throw new ValidationError('INVALID_USER_ID', reservedIdMessage(`"${id}"`), {
+      userId: JSON.stringify(id),
+    });
   }
 }
 
@@ -171,7 +173,8 @@ export function checkText(value: unknown, rule: TextRule): string | { message: s
   const text = rule.trim ? value.trim() : value;
   if (LONE_SURROGATE.test(text)) return { message: WELL_FORMED_MESSAGE };
   // UTF-16 units are never fewer than code points: count code points only when it can matter.
-  const length = text.length > rule.maxLength || text.length < rule.minLength * 2 ? codePointLength(text) : text.length;
+  const length =
+    text.length > rule.maxLength || text.length < rule.minLength * 2 ? codePointLength(text) : text.length;
   if (length < rule.minLength) return { message: tooShortMessage(rule) };
   if (length > rule.maxLength) return { message: tooLongMessage(rule) };
   if (!rule.pattern.test(text)) return { message: rule.message };

@@ -42,7 +42,14 @@ const text = fc.oneof(
     'h'.repeat(LIMITS.avatarMaxLength + 1),
   ),
   // Lengths count code points on both sides (an astral character is one), and lone surrogates fail.
-  fc.constantFrom('😀'.repeat(200), '😀'.repeat(201), `https://a.cm/${'𝕏'.repeat(2035)}`, '\ud800', 'a\udc00b', 'é😀'),
+  fc.constantFrom(
+    '😀'.repeat(200),
+    '😀'.repeat(201),
+    `https://a.cm/${'𝕏'.repeat(2035)}`,
+    '\ud800',
+    'a\udc00b',
+    'é😀',
+  ),
   fc.constantFrom(null, undefined, 42, true, ['A']),
 );
 const count = fc.oneof(
