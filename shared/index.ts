@@ -30,6 +30,7 @@ export {
   LIMITS,
   type ProfileFields,
   parseUserProfile,
+  RESERVED_USER_IDS,
   type UserProfile,
 } from './profileModel.js';
 export { createRedisClient, type RedisClientOptions } from './redisClient.js';
