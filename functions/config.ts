@@ -5,6 +5,7 @@
  */
 import * as z from 'zod/mini';
 import { ConfigError } from '../shared/errors.js';
+import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
 import { LIMITS } from '../shared/profile.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -115,7 +116,7 @@ export function loadConfig(env: Env = process.env): Config {
       group: get('EVENTS_GROUP', name) ?? 'user-cache',
       maxLen: get('EVENTS_STREAM_MAX_LEN', int(1)) ?? 1_000_000,
     },
-    poller: { budgetMs: get('POLLER_BUDGET_MS', int(1, 900_000)) ?? 50_000 },
+    poller: { budgetMs: get('POLLER_BUDGET_MS', int(1, 900_000)) ?? POLLER_SCHEDULE.budgetMs },
     prewarm: {
       batchSize: get('PREWARM_BATCH_SIZE', int(1, LIMITS.cacheBatchMax)) ?? 500,
       pauseMs: get('PREWARM_PAUSE_MS', int(0, 900_000)) ?? 1500,

@@ -1,11 +1,13 @@
 /**
- * Stream poller (EventBridge Scheduler, every minute): applies `events:users` to the cache for
- * POLLER_BUDGET_MS, relaying outbox rows the API could not publish whenever the stream is idle. A Redis
- * lease keeps it to one running poller, whatever the scheduler or reserved concurrency do.
+ * Stream poller (EventBridge Scheduler, every minute, 90 s timeout): applies `events:users` to the cache
+ * for up to POLLER_BUDGET_MS, relaying outbox rows the API could not publish. Runs overlap: a new run
+ * waits for the Redis lease, the previous one hands it over at a batch boundary, so some run is always
+ * consuming and at most one applies (its writes are fenced by the lease). See docs/poller.md.
  */
 import type { Context } from 'aws-lambda';
 import { LeaseHeldError } from '../shared/errors.js';
 import { Lease } from '../shared/lease.js';
+import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
 import type { Clock, LoggerPort } from '../shared/ports.js';
 import { type PollReport, type Relay, StreamConsumer } from '../shared/streamConsumer.js';
 import type { UserCache } from '../shared/userCache.js';
@@ -21,16 +23,17 @@ export interface PollerDeps {
   cache: Pick<UserCache, 'flushStats'>;
   /** POLLER_BUDGET_MS: the loop's length, capped by the invocation's remaining time. */
   budgetMs: number;
+  /** Time kept free at the end of an invocation for the final acks, metrics and stats flush. @default 5000 */
+  endMarginMs?: number;
   logger: LoggerPort;
   metrics: MetricsPort;
 }
 
 export type PollerResult =
   | { status: 'done'; report: PollReport }
+  /** The lease stayed held for all of this run's budget (a predecessor that could not hand over). */
   | { status: 'skipped'; reason: 'lease-held' };
 
-/** Time kept free at the end of an invocation for the final acks, metrics and stats flush. */
-const END_MARGIN_MS = 5_000;
 /** Outbox rows per relay page (one query, one pipelined XADD); a backlog drains in several pages. */
 const RELAY_BATCH = 100;
 
@@ -39,7 +42,8 @@ export function createHandler(deps: PollerDeps) {
     _event: unknown,
     context?: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<PollerResult> => {
-    const remaining = context ? context.getRemainingTimeInMillis() - END_MARGIN_MS : Number.POSITIVE_INFINITY;
+    const margin = deps.endMarginMs ?? 5_000;
+    const remaining = context ? context.getRemainingTimeInMillis() - margin : Number.POSITIVE_INFINITY;
     const budgetMs = Math.max(1, Math.floor(Math.min(deps.budgetMs, remaining)));
     try {
       const report = await deps.consumer(budgetMs).runFor(budgetMs, { relay: deps.relay });
@@ -49,8 +53,8 @@ export function createHandler(deps: PollerDeps) {
       return { status: 'done', report };
     } catch (error) {
       if (!(error instanceof LeaseHeldError)) throw error;
-      // The previous run is still going (or died less than a lease TTL ago): nothing to do this minute.
-      deps.logger.info('poller skipped: another run holds the lease');
+      // The previous run kept the lease for all of this run's budget: it could not see the handover request.
+      deps.logger.warn('poller skipped: another run held the lease all along');
       deps.metrics.addMetric('PollerSkipped', 'Count', 1);
       return { status: 'skipped', reason: 'lease-held' };
     } finally {
@@ -99,6 +103,14 @@ export interface PollerOverrides {
   sleep?: (ms: number) => Promise<void>;
   /** The handler's and the consumer's logger. @default sources.logger */
   logger?: LoggerPort;
+  /** Time between scheduled runs: a successor is due this long after a run starts. @default POLLER_SCHEDULE.periodMs */
+  periodMs?: number;
+  /** The poller lease's TTL. @default POLLER_SCHEDULE.leaseTtlMs */
+  leaseTtlMs?: number;
+  /** The loop's budget. @default config.poller.budgetMs (POLLER_BUDGET_MS) */
+  budgetMs?: number;
+  /** See `PollerDeps.endMarginMs` (short local schedules need a short one). @default 5000 */
+  endMarginMs?: number;
 }
 
 /** The poller's dependencies: one place wires the consumer, its lease and the relay, for Lambda and local. */
@@ -110,7 +122,7 @@ export function pollerDeps(d: PollerSources, overrides: PollerOverrides = {}): P
   // Events older than the tombstone TTL (minus an hour of margin) are applied as invalidations.
   const maxEventAgeMs = Math.max(60_000, config.cache.tombstoneTtlSeconds * 1000 - 3_600_000);
   return {
-    consumer: (budgetMs) =>
+    consumer: () =>
       new StreamConsumer({
         redis,
         cache,
@@ -121,12 +133,18 @@ export function pollerDeps(d: PollerSources, overrides: PollerOverrides = {}): P
         repository: d.repository,
         clock,
         sleep,
-        // TTL beyond the budget: a run that overruns a little keeps it; a killed run frees it soon.
-        lease: new Lease({ redis, key: `${keyPrefix}user:poller:lease`, ttlMs: budgetMs + 15_000 }),
+        periodMs: overrides.periodMs ?? POLLER_SCHEDULE.periodMs,
+        // Short: it only bounds how long a killed run keeps its successor waiting; renewed every third.
+        lease: new Lease({
+          redis,
+          key: `${keyPrefix}user:poller:lease`,
+          ttlMs: overrides.leaseTtlMs ?? POLLER_SCHEDULE.leaseTtlMs,
+        }),
       }),
     relay: (until) => d.publisher.publishPending(d.repository, RELAY_BATCH, { until, clock }),
     cache,
-    budgetMs: config.poller.budgetMs,
+    budgetMs: overrides.budgetMs ?? config.poller.budgetMs,
+    endMarginMs: overrides.endMarginMs,
     logger,
     metrics: d.metrics,
   };

@@ -3,6 +3,8 @@
  * it reads. The stack loops over it; the tests assert against it, so a new handler is one new row.
  */
 
+import { POLLER_SCHEDULE, rateExpression } from '../shared/pollerSchedule.js';
+
 /** Secrets a function may read; each maps to one `grantRead` and one `*_SECRET_ARN` variable. */
 export type SecretUse = 'upstash' | 'database';
 
@@ -114,11 +116,16 @@ export const FUNCTIONS = [
   {
     name: 'streamPoller',
     entry: 'functions/streamPoller.ts',
-    description: 'Every minute: publish the outbox to the Redis stream and apply events to the cache',
-    trigger: { kind: 'schedule', expression: 'rate(1 minute)', maxEventAgeSeconds: 60 },
+    description:
+      'Every minute, runs overlapping and handing over: publish the outbox to the Redis stream and apply events to the cache',
+    trigger: {
+      kind: 'schedule',
+      expression: rateExpression(POLLER_SCHEDULE.periodMs),
+      maxEventAgeSeconds: 60,
+    },
     memorySize: 512,
-    // Must exceed POLLER_BUDGET_MS (the stack derives the budget from this timeout).
-    timeoutSeconds: 60,
+    // Past the period, so runs overlap and hand over (shared/pollerSchedule.ts, docs/poller.md).
+    timeoutSeconds: POLLER_SCHEDULE.timeoutMs / 1000,
     secrets: ['upstash', 'database'],
     environment: SCHEDULED_ENVIRONMENT,
   },

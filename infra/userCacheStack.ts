@@ -9,6 +9,7 @@ import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ConfigError } from '../shared/errors.js';
+import { POLLER_SAFETY_MARGIN_MS, POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
 import { splitConnectionBudget } from './connectionBudget.js';
 import { CacheFunction, type FunctionNetwork } from './constructs/cacheFunction.js';
 import { type CacheSettings, settingsToEnvironment } from './constructs/environment.js';
@@ -49,8 +50,8 @@ export interface UserCacheStackProps extends StackProps {
   /** Prewarm schedule (Scheduler expression, UTC). @default 'cron(0 4 * * ? *)' (05:00 in Douala) */
   readonly prewarmSchedule?: string;
   /**
-   * Reserve one concurrent execution for the poller. The Redis lease already prevents overlapping
-   * runs; new accounts often cannot reserve (minimum 10 unreserved). @default false
+   * Reserve two concurrent executions for the poller: a run and the successor it hands over to. The
+   * Redis lease is the real guard; new accounts often cannot reserve (minimum 10 unreserved). @default false
    */
   readonly reservePollerConcurrency?: boolean;
   /**
@@ -80,8 +81,6 @@ export interface UserCacheStackProps extends StackProps {
  * RDS certificate when DATABASE_SSL=require: point Node at the bundle the runtime ships.
  */
 const RDS_CA_ENV = { NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' };
-/** The poller stops taking new work this long before its timeout, to ack and release its lease. */
-const POLLER_SAFETY_MARGIN_MS = 10_000;
 
 export class UserCacheStack extends Stack {
   readonly functions: Record<FunctionName, CacheFunction>;
@@ -125,8 +124,8 @@ export class UserCacheStack extends Stack {
       const name = spec.name as FunctionName;
       const isPoller = spec.name === 'streamPoller';
       const usesDatabase = spec.secrets.includes('database');
-      if (isPoller && spec.timeoutSeconds * 1000 <= POLLER_SAFETY_MARGIN_MS) {
-        throw new ConfigError('streamPoller timeout must exceed its safety margin');
+      if (isPoller && spec.timeoutSeconds * 1000 - POLLER_SCHEDULE.budgetMs < POLLER_SAFETY_MARGIN_MS) {
+        throw new ConfigError('streamPoller timeout must exceed its budget by the safety margin');
       }
       const fn = new CacheFunction(this, name, {
         spec,
@@ -136,11 +135,12 @@ export class UserCacheStack extends Stack {
           ...environment,
           ...spec.environment,
           ...(usesDatabase && props.databaseSsl !== 'disable' && RDS_CA_ENV),
-          ...(isPoller && { POLLER_BUDGET_MS: String(spec.timeoutSeconds * 1000 - POLLER_SAFETY_MARGIN_MS) }),
+          ...(isPoller && { POLLER_BUDGET_MS: String(POLLER_SCHEDULE.budgetMs) }),
         },
         network: usesDatabase ? props.network : undefined,
+        // Poller: two, a run and its successor overlap while they hand over.
         reservedConcurrentExecutions:
-          isPoller && props.reservePollerConcurrency ? 1 : connections?.reserved[spec.name],
+          isPoller && props.reservePollerConcurrency ? 2 : connections?.reserved[spec.name],
       });
       for (const use of spec.secrets) fn.readSecret(use, secrets[use]);
       if (spec.trigger.kind === 'schedule') {

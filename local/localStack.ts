@@ -20,6 +20,7 @@ import * as getUser from '../functions/getUser.js';
 import type { ApiDeps, MetricsPort } from '../functions/http/route.js';
 import * as putUser from '../functions/putUser.js';
 import { buildProfileServices } from '../functions/services.js';
+import type { PollerSchedule } from '../shared/pollerSchedule.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import { createRedisClient } from '../shared/redisClient.js';
 import type { Sql } from '../shared/sql.js';
@@ -31,7 +32,7 @@ import { createDevAuth, type DevAuth } from './devAuth.js';
 import { loadLocalConfig } from './localConfig.js';
 import { acquireRedis, type RedisServerHandle, resolveRedisBinary, startRedisServer } from './redisServer.js';
 import type { HttpHandlerName } from './routes.js';
-import { startLocalPoller, startLocalPrewarm } from './scheduledJobs.js';
+import { type LocalPollerRun, startLocalPoller, startLocalPrewarm } from './scheduledJobs.js';
 import { seedProfiles } from './seedData.js';
 import { startUpstashGateway, type UpstashGateway } from './upstashGateway.js';
 
@@ -62,8 +63,15 @@ export interface LocalStackOptions {
    * @default env CACHE_KEY_PREFIX (cache keys only, as in Lambda), else ''
    */
   keyPrefix?: string;
-  /** Run the stream poller loop. @default true */
+  /** Invoke the stream poller on its schedule. @default true */
   poller?: boolean;
+  /**
+   * The poller's period, timeout, budget and lease TTL (tests pass short ones).
+   * @default POLLER_SCHEDULE: as deployed (every 60 s, 90 s timeout, 80 s budget)
+   */
+  pollerSchedule?: Partial<PollerSchedule>;
+  /** Told about every poller invocation when it ends (tests, benchmarks). @default none */
+  onPollerRun?: (run: LocalPollerRun) => void;
   /** Run one prewarm at start. @default true */
   prewarm?: boolean;
   /** Powertools log level of handlers and jobs. @default env POWERTOOLS_LOG_LEVEL, else 'INFO' */
@@ -169,15 +177,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // As in Lambda, CACHE_KEY_PREFIX leaves the stream name alone; an explicit `keyPrefix` (tests sharing
     // one Redis) prefixes it too, so every key the stack touches is under the prefix.
     const stream = (options.keyPrefix ?? '') + config.events.stream;
-    const { cache, publisher, service } = buildProfileServices({
-      redis,
-      repository,
-      cache: config.cache,
-      stream,
-      maxLen: config.events.maxLen,
-      logger,
-      metrics: noMetrics,
-    });
+    const services = (client: typeof redis) =>
+      buildProfileServices({
+        redis: client,
+        repository,
+        cache: config.cache,
+        stream,
+        maxLen: config.events.maxLen,
+        logger,
+        metrics: noMetrics,
+      });
+    const { cache, publisher, service } = services(redis);
     const deps: ApiDeps = { service, logger, metrics: noMetrics, auth: config.auth };
     const handlers: Record<HttpHandlerName, HttpHandler> = {
       getUser: getUser.createHandler(deps),
@@ -213,9 +223,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stream,
       logger,
       metrics: noMetrics,
+      // Each poller invocation builds its own clients, as each Lambda environment does: killing one run
+      // at its timeout then cuts only that run's requests.
+      environment: (kill: AbortSignal) => {
+        const own = createRedisClient({
+          url: gateway.url,
+          token: gatewayToken,
+          timeoutMs: config.redisTimeoutMs,
+          signal: kill,
+        });
+        const built = services(own);
+        return { redis: own, cache: built.cache, publisher: built.publisher };
+      },
     };
     if (options.poller ?? true) {
-      const poller = startLocalPoller(jobs);
+      const poller = startLocalPoller(jobs, { schedule: options.pollerSchedule, onRun: options.onPollerRun });
       cleanups.push(() => poller.stop());
     }
     if (options.prewarm ?? true) {

@@ -82,3 +82,11 @@ export class DatabaseError extends AppError {
 export class LeaseHeldError extends AppError {
   readonly code = 'LEASE_HELD';
 }
+
+/**
+ * This run no longer holds the lease its write was fenced by (it stalled past the TTL and another run
+ * took over): nothing was written. The run stops; what it had not acknowledged is the next holder's.
+ */
+export class LeaseLostError extends AppError {
+  readonly code = 'LEASE_LOST';
+}

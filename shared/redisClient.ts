@@ -20,6 +20,12 @@ export interface RedisClientOptions {
    * @default 1
    */
   retries?: number;
+  /**
+   * Once aborted, every request of this client fails at once, in flight or not: the local scheduler's
+   * model of Lambda killing a run at its timeout.
+   * @default none
+   */
+  signal?: AbortSignal;
 }
 
 /** Builds an `@upstash/redis` client with safe defaults for an API path. */
@@ -37,7 +43,10 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     retry: { retries: options.retries ?? 1, backoff: () => 20 },
     // The function form gives every request a fresh timer; a static signal would fire once, and
     // the client would then return "Aborted" as a result instead of throwing.
-    signal: () => AbortSignal.timeout(timeoutMs),
+    signal: () =>
+      options.signal
+        ? AbortSignal.any([AbortSignal.timeout(timeoutMs), options.signal])
+        : AbortSignal.timeout(timeoutMs),
     keepAlive: true,
   });
 }

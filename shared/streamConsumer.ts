@@ -14,9 +14,9 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { writeFromRow } from './cache/writes.js';
-import { ConfigError, UserCacheError } from './errors.js';
+import { ConfigError, LeaseHeldError, LeaseLostError, UserCacheError } from './errors.js';
 import { safeErrorText } from './errorText.js';
-import { type LeasePort, withLease } from './lease.js';
+import { type HandoverLeasePort, waitForLease } from './lease.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
 import { LIMITS } from './profile.js';
 import {
@@ -52,6 +52,10 @@ interface Run {
   /** The relay also runs when this is due, busy stream or not (see #step). */
   nextRelay: number;
   lastRenew: number;
+  /** From then on every step checks for a waiting successor (the next scheduled run is due). */
+  watchFrom: number;
+  /** Set by a run that just took the lease over: its first claim takes every pending entry at once. */
+  takeover: boolean;
 }
 
 type Settled = { ack: string[]; dead: DeadLetter[] };
@@ -64,7 +68,7 @@ export class StreamConsumer {
   readonly #group: StreamGroup;
   readonly #cache: Pick<UserCache, 'write'>;
   readonly #o: ResolvedConsumerOptions;
-  readonly #lease: LeasePort | undefined;
+  readonly #lease: HandoverLeasePort | undefined;
   readonly #repository: StreamConsumerOptions['repository'];
   readonly #clock: Clock;
   readonly #logger: LoggerPort;
@@ -96,35 +100,65 @@ export class StreamConsumer {
    * could not publish and returns how many. Redis failures are logged, counted and retried until the
    * deadline; anything else (a bug, a poison entry crashing the apply) propagates. `signal` ends the loop
    * early, after the step in flight (local stack shutdown, benchmarks).
+   *
+   * With a lease, a run that finds it held waits for a handover (part of its budget), then claims every
+   * entry its predecessor left pending; it hands over in turn when a successor waits (see docs/poller.md).
    */
   async runFor(budgetMs: number, opts: { relay?: Relay; signal?: AbortSignal } = {}): Promise<PollReport> {
     if (!isInt(budgetMs, 1)) throw new ConfigError('budgetMs must be a positive integer');
-    const run = () => this.#loop(budgetMs, opts.relay, opts.signal);
-    return this.#lease ? withLease(this.#lease, run) : run();
+    const started = this.#clock();
+    const lease = this.#lease;
+    if (!lease) return this.#loop(started, started + budgetMs, opts.relay, opts.signal);
+    const deadline = started + budgetMs;
+    const { acquired, waitedMs } = await waitForLease(lease, {
+      until: deadline,
+      clock: this.#clock,
+      sleep: this.#sleep,
+    });
+    if (!acquired) throw new LeaseHeldError("another run held the lease for all of this run's budget");
+    try {
+      const report = await this.#loop(started, deadline, opts.relay, opts.signal, true);
+      report.waitedMs = waitedMs;
+      return report;
+    } finally {
+      // Released already on the normal path (before the final bookkeeping); this covers a throw.
+      await lease.release().catch(() => false);
+    }
   }
 
   async #loop(
-    budgetMs: number,
+    started: number,
+    deadline: number,
     relay: Relay | undefined,
     signal: AbortSignal | undefined,
+    takeover = false,
   ): Promise<PollReport> {
-    const started = this.#clock();
+    const now = this.#clock();
     const run: Run = {
       report: emptyReport(),
       lags: [],
       held: [],
-      deadline: started + budgetMs,
-      nextClaim: started,
-      nextTrim: started,
-      nextRelay: started,
-      lastRenew: started,
+      deadline,
+      nextClaim: now,
+      nextTrim: now,
+      nextRelay: now,
+      lastRenew: now,
+      watchFrom: this.#o.periodMs > 0 ? started + this.#o.periodMs * 0.9 : Number.POSITIVE_INFINITY,
+      takeover,
     };
+    const stopped = () => run.report.leaseLost || run.report.handedOver || signal?.aborted === true;
     let pause = this.#o.minPauseMs;
-    while (this.#clock() < run.deadline && !run.report.leaseLost && !signal?.aborted) {
+    while (this.#clock() < run.deadline && !stopped()) {
       let progressed = false;
       try {
         progressed = await this.#step(run, relay);
       } catch (error) {
+        if (error instanceof LeaseLostError) {
+          // A stall outlived the lease and another run took over: this write was refused, stop here.
+          run.report.leaseLost = true;
+          this.#logger.warn('poller lease lost; write refused, stopping', { consumer: this.consumer });
+          break;
+        }
         if (!(error instanceof UserCacheError)) throw error;
         run.report.errors++;
         if (error.message.includes('NOGROUP')) this.#groupReady = false;
@@ -135,11 +169,13 @@ export class StreamConsumer {
         continue;
       }
       const remaining = run.deadline - this.#clock();
-      if (remaining <= 0 || run.report.leaseLost || signal?.aborted) break;
+      if (remaining <= 0 || stopped()) break;
       await this.#sleep(Math.min(pause, remaining));
       pause = Math.min(pause * 2, this.#o.maxPauseMs);
     }
     const { report, lags } = run;
+    // Released before the bookkeeping below, so a waiting successor starts consuming at once.
+    if (this.#lease) await this.#lease.release().catch(() => false);
     report.pending = await this.#finish();
     report.lagMs = { p50: percentile(lags, 50), p99: percentile(lags, 99) };
     report.lagSamplesMs = thin(lags, 1_000);
@@ -150,13 +186,20 @@ export class StreamConsumer {
   /** One turn of the loop. Returns true when it made progress (poll again at once, no pause). */
   async #step(run: Run, relay: Relay | undefined): Promise<boolean> {
     const { report } = run;
-    if (this.#lease && this.#clock() - run.lastRenew >= this.#lease.ttlMs / 3) {
-      if (!(await this.#lease.renew())) {
+    const now = this.#clock();
+    if (this.#lease && (now - run.lastRenew >= this.#lease.ttlMs / 3 || now >= run.watchFrom)) {
+      // At a step boundary: the previous batch is applied and acknowledged, nothing is in flight.
+      const beat = await this.#lease.heartbeat();
+      run.lastRenew = this.#clock();
+      if (beat === 'lost') {
         report.leaseLost = true;
         this.#logger.warn('poller lease lost; stopping', { consumer: this.consumer });
         return false;
       }
-      run.lastRenew = this.#clock();
+      if (beat === 'successor') {
+        report.handedOver = true;
+        return false;
+      }
     }
     // Entries whose cache write was unavailable are retried (after the pause) before anything new is read.
     if (run.held.length > 0) {
@@ -165,7 +208,10 @@ export class StreamConsumer {
     }
     if (!this.#groupReady) await this.ensureGroup();
     if (this.#clock() >= run.nextClaim) {
-      run.held = await this.#claimStale(report, run.lags, run.deadline);
+      // Under the lease nobody else applies, so a predecessor's pending entries are claimed at once.
+      const idleMs = run.takeover ? 0 : this.#o.claimIdleMs;
+      run.held = await this.#claimStale(report, run.lags, run.deadline, idleMs);
+      run.takeover = false;
       run.nextClaim = this.#clock() + this.#o.claimEveryMs;
       if (run.held.length > 0) return false;
     }
@@ -217,7 +263,10 @@ export class StreamConsumer {
       }
     }
     if (writes.length > 0) {
-      const outcomes = await this.#cache.write(writes.map((w) => w.plan.write));
+      const outcomes = await this.#cache.write(
+        writes.map((w) => w.plan.write),
+        this.#fence(),
+      );
       writes.forEach(({ entry, plan }, i) => {
         const outcome = outcomes[i] ?? 'unavailable';
         if (outcome === 'unavailable') {
@@ -282,10 +331,15 @@ export class StreamConsumer {
    * poller only ever counts deliveries against itself, never against its batch mates.
    * @see https://redis.io/docs/latest/commands/xpending/
    */
-  async #claimStale(report: PollReport, lags: number[], deadline: number): Promise<StreamEntry[]> {
+  async #claimStale(
+    report: PollReport,
+    lags: number[],
+    deadline: number,
+    idleMs: number,
+  ): Promise<StreamEntry[]> {
     let start = '-';
     for (let page = 0; page < 10 && this.#clock() < deadline; page++) {
-      const pending = await this.#group.idlePending(this.#o.claimIdleMs, start, this.#o.count);
+      const pending = await this.#group.idlePending(idleMs, start, this.#o.count);
       if (pending.length === 0) return [];
       const exhausted = pending.filter((p) => p.deliveries >= this.#o.maxDeliveries);
       const alive = pending.filter((p) => p.deliveries < this.#o.maxDeliveries);
@@ -294,7 +348,7 @@ export class StreamConsumer {
       if (exhausted.length > 0) {
         const entries = await this.#group.claim(
           exhausted.map((p) => p.id),
-          this.#o.claimIdleMs,
+          idleMs,
         );
         const byId = new Map(exhausted.map((p) => [p.id, p.deliveries]));
         const dead = entries.map((entry) => {
@@ -309,7 +363,7 @@ export class StreamConsumer {
       }
       for (const ids of [first.map((p) => p.id), ...retried.map((p) => [p.id])]) {
         if (ids.length === 0) continue;
-        const entries = await this.#group.claim(ids, this.#o.claimIdleMs);
+        const entries = await this.#group.claim(ids, idleMs);
         report.claimed += entries.length;
         const held = entries.length > 0 ? await this.#apply(entries, report, lags) : [];
         if (held.length > 0) return held;
@@ -331,9 +385,11 @@ export class StreamConsumer {
     try {
       const outcomes = await this.#cache.write(
         [...userIds].map((userId) => ({ kind: 'invalidate', userId })),
+        this.#fence(),
       );
       return !outcomes.includes('unavailable');
     } catch (error) {
+      if (error instanceof LeaseLostError) throw error;
       // Not Redis trouble (that comes back as `unavailable`) but a bug: do not block the dead letter on it.
       this.#logger.error('invalidation before dead-lettering failed', { error: safeErrorText(error) });
       return true;
@@ -362,6 +418,11 @@ export class StreamConsumer {
       this.#logger.warn('outbox relay failed', { error: safeErrorText(error) });
       return 0;
     }
+  }
+
+  /** The lease every cache write of this run is fenced by (none without a lease). */
+  #fence(): { fence?: HandoverLeasePort['fence'] } {
+    return this.#lease ? { fence: this.#lease.fence } : {};
   }
 
   /** Group's pending count, and removes this consumer when it holds nothing. Best effort. */

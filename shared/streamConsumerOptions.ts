@@ -3,7 +3,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from './errors.js';
-import type { LeasePort } from './lease.js';
+import type { HandoverLeasePort } from './lease.js';
 import type { Clock, LoggerPort } from './ports.js';
 import { LIMITS } from './profile.js';
 import type { ProfileRepository } from './profileRepository.js';
@@ -51,8 +51,18 @@ export interface StreamConsumerOptions {
   claimEveryMs?: number;
   /** How often acknowledged entries are trimmed and finished consumers pruned. @default 30000 */
   trimEveryMs?: number;
-  /** When set, `runFor` holds this lease (throws `LeaseHeldError` when another poller has it). */
-  lease?: LeasePort;
+  /**
+   * When set, `runFor` holds this lease: it waits (until its deadline) while another run holds it, hands
+   * it over when a successor waits, and fences every cache write with it. `LeaseHeldError` when the
+   * wait ends without it.
+   */
+  lease?: HandoverLeasePort;
+  /**
+   * The scheduler's period: the next run is due this long after this one started. From 90% of it on,
+   * every step checks for a waiting successor (before, only each lease renewal does). Needs `lease`.
+   * @default 0 (only at renewals)
+   */
+  periodMs?: number;
   /**
    * PostgreSQL, for events without a version: their rows are read (one query per batch) and written at
    * the database's version. Without it such events only invalidate, which leaves a window for an older
@@ -91,6 +101,10 @@ export interface PollReport {
   errors: number;
   /** True when the lease was taken by someone else mid-run (this run then stopped early). */
   leaseLost: boolean;
+  /** True when this run stopped early to hand the lease to a waiting successor. */
+  handedOver: boolean;
+  /** Time spent waiting for the lease before consuming (a predecessor finishing its batch). */
+  waitedMs: number;
   durationMs: number;
 }
 
@@ -119,6 +133,7 @@ export function resolveConsumerOptions(options: StreamConsumerOptions): Resolved
     maxPauseMs: options.maxPauseMs ?? 1_000,
     claimEveryMs: options.claimEveryMs ?? 5_000,
     trimEveryMs: options.trimEveryMs ?? 30_000,
+    periodMs: options.periodMs ?? 0,
   };
   for (const k of ['stream', 'group', 'consumer', 'deadLetterStream'] as const) {
     if (!o[k]) throw new ConfigError(`${k} must not be empty`);
@@ -136,6 +151,7 @@ export function resolveConsumerOptions(options: StreamConsumerOptions): Resolved
     'maxPauseMs',
     'claimEveryMs',
     'trimEveryMs',
+    'periodMs',
   ] as const) {
     if (!isInt(o[k], 0)) throw new ConfigError(`${k} must be a non-negative integer`);
   }
@@ -157,6 +173,8 @@ export function emptyReport(): PollReport {
     trimmed: 0,
     errors: 0,
     leaseLost: false,
+    handedOver: false,
+    waitedMs: 0,
     durationMs: 0,
   };
 }

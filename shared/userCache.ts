@@ -11,7 +11,7 @@ import type { Redis } from '@upstash/redis';
 import { ActivityMarks } from './cache/activity.js';
 import { type CacheLookup, decodeEntry } from './cache/codec.js';
 import { type CacheKeys, cacheKeys } from './cache/keys.js';
-import { FENCED_WRITE } from './cache/scripts.js';
+import { FENCE_REFUSED, FENCED_WRITE, fencedByLease } from './cache/scripts.js';
 import {
   type CacheStats,
   COUNTERS,
@@ -23,8 +23,9 @@ import {
 import { positiveInt, TtlPolicy } from './cache/ttl.js';
 import { type CacheWrite, encodeWrites, type WriteOutcome } from './cache/writes.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuitBreaker.js';
-import { UserCacheError, ValidationError } from './errors.js';
+import { LeaseLostError, UserCacheError, ValidationError } from './errors.js';
 import { isTimeoutError, safeErrorText } from './errorText.js';
+import type { LeaseFence } from './lease.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
 import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profileModel.js';
 
@@ -34,6 +35,9 @@ export type { CacheWrite, WriteOutcome } from './cache/writes.js';
 
 /** The Redis commands the cache needs (an `@upstash/redis` client built by `createRedisClient`). */
 export type UserCacheRedis = Pick<Redis, 'pipeline'>;
+
+/** FENCED_WRITE checked against the poller's lease in the same step (see `write`'s `fence`). */
+const FENCED_WRITE_UNDER_LEASE = fencedByLease(FENCED_WRITE);
 
 export interface UserCacheOptions {
   /** Upstash client, created once per Lambda environment with `createRedisClient`. */
@@ -193,8 +197,10 @@ export class UserCache {
   /**
    * Applies fenced writes in ONE Redis command: profiles, tombstones (`deleted`), negative entries and
    * invalidations. Never throws for Redis trouble: each entry reports `unavailable` instead.
+   * With `fence` (the poller), the same command first checks that the lease still holds the caller's
+   * token, and throws `LeaseLostError` (nothing written) when it does not.
    */
-  async write(entries: readonly CacheWrite[]): Promise<WriteOutcome[]> {
+  async write(entries: readonly CacheWrite[], options: { fence?: LeaseFence } = {}): Promise<WriteOutcome[]> {
     if (entries.length === 0) return [];
     if (entries.length > LIMITS.cacheBatchMax) {
       throw new ValidationError('BATCH_TOO_LARGE', `at most ${LIMITS.cacheBatchMax} writes per call`);
@@ -208,18 +214,27 @@ export class UserCache {
       now: this.#clock(),
       ttl: (kind) => this.#ttl.secondsFor(kind),
     });
+    const { fence } = options;
+    const lua = fence ? FENCED_WRITE_UNDER_LEASE : FENCED_WRITE;
+    if (fence) {
+      keys.unshift(fence.key);
+      args.unshift(fence.token);
+    }
     let reply: PipelineReply[number] | undefined;
     try {
-      [reply] = await this.#exec((p) => p.evalsha(FENCED_WRITE.sha1, keys, args));
+      [reply] = await this.#exec((p) => p.evalsha(lua.sha1, keys, args));
       // NOSCRIPT: the server lost its script cache (restart, failover). EVAL runs and re-caches it.
       if (reply?.error?.includes('NOSCRIPT'))
-        [reply] = await this.#exec((p) => p.eval(FENCED_WRITE.source, keys, args));
+        [reply] = await this.#exec((p) => p.eval(lua.source, keys, args));
       if (reply?.error) throw new UserCacheError('CACHE_PROTOCOL', safeErrorText(new Error(reply.error)));
     } catch (error) {
       this.#logger.warn('cache write failed', { entries: entries.length, error: safeErrorText(error) });
       return entries.map(() => 'unavailable');
     }
     const codes = reply?.result;
+    if (fence && Number(codes) === FENCE_REFUSED) {
+      throw new LeaseLostError(`lease ${fence.key} is no longer held by this run; nothing was written`);
+    }
     return entries.map((entry, i) => {
       const code = Array.isArray(codes) ? Number(codes[i]) : Number.NaN;
       const outcome: WriteOutcome =

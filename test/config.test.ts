@@ -37,7 +37,7 @@ describe('loadConfig()', () => {
         tombstoneTtlSeconds: 604_800,
       },
       events: { stream: 'events:users', group: 'user-cache', maxLen: 1_000_000 },
-      poller: { budgetMs: 50_000 },
+      poller: { budgetMs: 80_000 },
       prewarm: { batchSize: 500, pauseMs: 1500, windowDays: 7, source: 'activity' },
       auth: { readScope: 'users.read', writeScope: 'users.write' },
       audit: { sampleSize: 1000 },

@@ -20,6 +20,7 @@ import { FUNCTIONS, type FunctionName, type SecretUse } from '../infra/functionT
 import { UserCacheStack, type UserCacheStackProps } from '../infra/userCacheStack.js';
 import { ConfigError } from '../shared/errors.js';
 import { PG_POOL_DEFAULTS } from '../shared/pgSql.js';
+import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
 
 const DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ngomna/db-AbCdEf';
 const UPSTASH_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ngomna/upstash-GhIjKl';
@@ -297,12 +298,16 @@ describe('UserCacheStack', () => {
       }
     });
 
-    it('gives the poller a budget that ends before its timeout', () => {
+    it('gives the poller a timeout and a budget past its one-minute period, so runs overlap and hand over', () => {
       const { template, fnId } = synth();
       const poller = lambdas(template)[fnId('streamPoller')]!.Properties;
       const budgetMs = Number(poller.Environment.Variables.POLLER_BUDGET_MS);
-      expect(budgetMs).toBeGreaterThan(0);
-      expect(budgetMs).toBeLessThan(poller.Timeout * 1000);
+      // A run must still be consuming when the next one is invoked a minute later, and stop taking work
+      // at least 10 s before Lambda would kill it.
+      expect(budgetMs).toBeGreaterThan(60_000);
+      expect(poller.Timeout * 1000 - budgetMs).toBeGreaterThanOrEqual(10_000);
+      expect(poller.Timeout).toBe(POLLER_SCHEDULE.timeoutMs / 1000);
+      expect(budgetMs).toBe(POLLER_SCHEDULE.budgetMs);
     });
 
     it('reserves poller concurrency only when the stack prop allows it', () => {
@@ -312,7 +317,8 @@ describe('UserCacheStack', () => {
       );
       const withReserve = synth({ reservePollerConcurrency: true });
       const functions = lambdas(withReserve.template);
-      expect(functions[withReserve.fnId('streamPoller')]!.Properties.ReservedConcurrentExecutions).toBe(1);
+      // A run and its successor overlap during the handover.
+      expect(functions[withReserve.fnId('streamPoller')]!.Properties.ReservedConcurrentExecutions).toBe(2);
       const reserved = Object.values(functions).filter((f) => 'ReservedConcurrentExecutions' in f.Properties);
       expect(reserved).toHaveLength(1);
     });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, LeaseHeldError } from '../shared/errors.js';
-import { Lease, withLease } from '../shared/lease.js';
+import { ConfigError, LeaseHeldError, LeaseLostError } from '../shared/errors.js';
+import { Lease, waitForLease, withLease } from '../shared/lease.js';
+import { UserCache } from '../shared/userCache.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 let t: TestRedis;
@@ -117,5 +118,130 @@ describe('withLease()', () => {
       }),
     ).rejects.toThrow('boom');
     expect(await lease(key, 'b').acquire()).toBe(true);
+  });
+});
+
+describe('handover', () => {
+  describe('heartbeat()', () => {
+    it('renews the lease and reports `held` while nobody waits', async () => {
+      const key = newKey();
+      const a = lease(key, 'a', 60_000);
+      await a.acquire();
+      await t.redis.exec(['PEXPIRE', key, '1000']);
+      expect(await a.heartbeat()).toBe('held');
+      expect(await t.redis.exec<number>(['PTTL', key])).toBeGreaterThan(1_000);
+    });
+
+    it('reports `successor` once another run has queued for the lease', async () => {
+      const key = newKey();
+      const a = lease(key, 'a');
+      await a.acquire();
+      expect(await lease(key, 'b').acquireOrQueue()).toBe(false);
+      expect(await a.heartbeat()).toBe('successor');
+      expect(await t.redis.exec(['GET', key])).toBe('a');
+    });
+
+    it('reports `lost` when another holder has the lease, and leaves it alone', async () => {
+      const key = newKey();
+      const a = lease(key, 'a');
+      await a.acquire();
+      await t.redis.exec(['SET', key, 'b', 'PX', '5000']);
+      expect(await a.heartbeat()).toBe('lost');
+      expect(await t.redis.exec(['GET', key])).toBe('b');
+    });
+
+    it('takes back a lease that expired while nobody else took it', async () => {
+      const key = newKey();
+      const a = lease(key, 'a');
+      await a.acquire();
+      await t.redis.exec(['DEL', key]);
+      expect(await a.heartbeat()).toBe('held');
+      expect(await t.redis.exec(['GET', key])).toBe('a');
+    });
+  });
+
+  describe('acquireOrQueue()', () => {
+    it('leaves a short-lived request when the lease is held, and clears its own request on acquiring', async () => {
+      const key = newKey();
+      const a = lease(key, 'a');
+      const b = lease(key, 'b');
+      await a.acquire();
+      expect(await b.acquireOrQueue()).toBe(false);
+      const pttl = await t.redis.exec<number>(['PTTL', `${key}:next`]);
+      expect(pttl).toBeGreaterThan(0);
+      expect(pttl).toBeLessThanOrEqual(2_000);
+      await a.release();
+      expect(await b.acquireOrQueue()).toBe(true);
+      expect(await t.redis.exec(['EXISTS', `${key}:next`])).toBe(0);
+      expect(await b.heartbeat()).toBe('held');
+    });
+  });
+
+  describe('waitForLease()', () => {
+    const realTime = { clock: Date.now, sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
+
+    it('waits while the holder finishes and takes the lease once it is released', async () => {
+      const key = newKey();
+      const a = lease(key, 'a');
+      await a.acquire();
+      let releasedAt = 0;
+      const holder = (async () => {
+        while ((await a.heartbeat()) !== 'successor') await realTime.sleep(20);
+        releasedAt = Date.now();
+        await a.release();
+      })();
+      const b = lease(key, 'b');
+      const result = await waitForLease(b, { until: Date.now() + 5_000, ...realTime });
+      await holder;
+      expect(result.acquired).toBe(true);
+      expect(Date.now()).toBeGreaterThanOrEqual(releasedAt);
+      expect(await t.redis.exec(['GET', key])).toBe('b');
+    });
+
+    it('gives up at `until` when the holder keeps the lease', async () => {
+      const key = newKey();
+      await lease(key, 'a').acquire();
+      const started = Date.now();
+      const result = await waitForLease(lease(key, 'b'), { until: started + 300, ...realTime });
+      expect(result.acquired).toBe(false);
+      expect(result.waitedMs).toBeGreaterThanOrEqual(250);
+      expect(await t.redis.exec(['GET', key])).toBe('a');
+    });
+  });
+
+  describe('fenced cache writes', () => {
+    const profile = (userId: string) => ({
+      userId,
+      fullName: 'Nkoulou Jeanne',
+      avatar: '',
+      matricule: '654321-Z',
+      ministere: 'MINSANTE',
+      updatedAt: 1_764_230_400_000,
+      version: 3,
+    });
+
+    it('applies a write while the fence token holds the lease', async () => {
+      const cache = new UserCache({ redis: t.redis, keyPrefix: t.keyPrefix });
+      const key = newKey();
+      const a = lease(key, 'a');
+      await a.acquire();
+      const id = `fence${n++}`;
+      expect(await cache.write([{ kind: 'profile', profile: profile(id) }], { fence: a.fence })).toEqual([
+        'written',
+      ]);
+      expect(await cache.get(id)).toMatchObject({ status: 'hit' });
+    });
+
+    it('refuses the whole write with LeaseLostError when another token holds the lease or none does', async () => {
+      const cache = new UserCache({ redis: t.redis, keyPrefix: t.keyPrefix });
+      const key = newKey();
+      const a = lease(key, 'a');
+      const id = `fence${n++}`;
+      const write = () => cache.write([{ kind: 'profile', profile: profile(id) }], { fence: a.fence });
+      await expect(write()).rejects.toBeInstanceOf(LeaseLostError);
+      await lease(key, 'b').acquire();
+      await expect(write()).rejects.toMatchObject({ code: 'LEASE_LOST' });
+      expect(await t.redis.exec(['EXISTS', t.key('user', 'profile', id)])).toBe(0);
+    });
   });
 });

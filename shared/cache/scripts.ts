@@ -79,6 +79,28 @@ end
 return out
 `);
 
+/** What a lease-fenced script returns, instead of its own reply, when the lease is not the caller's. */
+export const FENCE_REFUSED = -1;
+
+/**
+ * `lua` behind a lease fence: KEYS[1] is the lease and ARGV[1] the caller's token, both shifted off
+ * before `lua`'s own body runs (as local KEYS/ARGV, so the body is unchanged). When the lease holds
+ * another token, or none, nothing runs and the script returns FENCE_REFUSED. Checked in the same atomic
+ * step as the write, so a run that stalled past its lease's TTL can never write after another took over.
+ * A shebang line stays first.
+ */
+export function fencedByLease(lua: LuaScript): LuaScript {
+  const shebang = lua.source.startsWith('#!') ? `${lua.source.slice(0, lua.source.indexOf('\n'))}\n` : '';
+  const prologue = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return ${FENCE_REFUSED} end
+local keys, argv = {}, {}
+for i = 2, #KEYS do keys[i - 1] = KEYS[i] end
+for i = 2, #ARGV do argv[i - 1] = ARGV[i] end
+local KEYS, ARGV = keys, argv
+`;
+  return script(shebang + prologue + lua.source.slice(shebang.length));
+}
+
 type ScriptRunner = Pick<Redis, 'evalsha' | 'eval'>;
 
 /** EVALSHA, then EVAL when the server's script cache does not have it (restart, failover, first call). */
