@@ -5,6 +5,7 @@
 import { runApiBench } from './apiBench.js';
 import { runBundleBench } from './bundleBench.js';
 import { runCacheBench } from './cacheBench.js';
+import { runDeployedScheduleBench } from './deployedScheduleBench.js';
 import { runEventsBench } from './eventsBench.js';
 
 export interface SectionContext {
@@ -49,6 +50,17 @@ export const benchSections: BenchSection[] = [
         scale: ctx.scale,
         floor: { get: cacheP50('get (hit)'), batchGet100: cacheP50('batchGet(100)') },
       });
+    },
+  },
+  {
+    // Three full 60 s periods of the deployed poller schedule: over three minutes, so only when named.
+    name: 'deployed-schedule',
+    byDefault: false,
+    async run(ctx) {
+      ctx.results.events = {
+        ...(ctx.results.events as object | undefined),
+        deployedSchedule: await runDeployedScheduleBench(),
+      };
     },
   },
   {

@@ -48,6 +48,8 @@ export interface HandoverLeasePort extends LeasePort {
   acquireOrQueue(): Promise<boolean>;
   /** Renews; `successor` when another run waits for the lease, `lost` when another run holds it. */
   heartbeat(): Promise<Heartbeat>;
+  /** Takes back this run's own request (a waiter giving up), so the holder does not hand over to nobody. */
+  withdraw(): Promise<void>;
 }
 
 export interface LeaseOptions {
@@ -152,6 +154,11 @@ export class Lease implements HandoverLeasePort {
     return Number(reply) === 1;
   }
 
+  async withdraw(): Promise<void> {
+    // Same compare-and-delete as RELEASE, on the request key: a newer waiter's request stays.
+    await this.#call(() => runScript(this.#redis, RELEASE, [this.requestKey], [this.owner]));
+  }
+
   async heartbeat(): Promise<Heartbeat> {
     const reply = await this.#call(() =>
       runScript(this.#redis, HEARTBEAT, [this.key, this.requestKey], [this.owner, String(this.ttlMs)]),
@@ -223,6 +230,7 @@ export async function waitForLease(
   for (;;) {
     const acquired = await lease.acquireOrQueue().catch(() => false);
     const now = opts.clock();
+    if (!acquired && now >= opts.until) await lease.withdraw().catch(() => {});
     if (acquired || now >= opts.until) return { acquired, waitedMs: now - started };
     await opts.sleep(Math.min(now - started < 2_000 ? 50 : 250, opts.until - now));
   }

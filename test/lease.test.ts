@@ -206,6 +206,8 @@ describe('handover', () => {
       expect(result.acquired).toBe(false);
       expect(result.waitedMs).toBeGreaterThanOrEqual(250);
       expect(await t.redis.exec(['GET', key])).toBe('a');
+      // Its request is gone with it: the holder must not hand over to a run that gave up.
+      expect(await lease(key, 'a').heartbeat()).toBe('held');
     });
   });
 

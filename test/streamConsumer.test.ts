@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHandler as createPollerHandler } from '../functions/streamPoller.js';
 import type { CacheWrite } from '../shared/cache/writes.js';
 import { DatabaseError, LeaseHeldError } from '../shared/errors.js';
@@ -454,12 +454,15 @@ describe('StreamConsumer', () => {
       expect(report.errors).toBeGreaterThan(0);
     });
 
-    it('lets only one of two pollers started together run (lease)', async () => {
+    it('makes a poller started while another holds the lease wait, and give up at its deadline (lease)', async () => {
       const stream = newStream();
       const key = t.key('poller', 'lease', String(n++));
-      const poller = () => consumer(stream, { lease: new Lease({ redis: t.redis, key, ttlMs: 10_000 }) });
+      // A TTL past the holder's budget: it never looks for a successor, so the waiter runs out of budget.
+      const poller = () => consumer(stream, { lease: new Lease({ redis: t.redis, key, ttlMs: 120_000 }) });
+      const holder = poller().runFor(60_000);
+      await vi.waitFor(async () => expect(await t.redis.exec(['EXISTS', key])).toBe(1));
 
-      const results = await Promise.allSettled([poller().runFor(500), poller().runFor(500)]);
+      const results = await Promise.allSettled([holder, poller().runFor(500)]);
 
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       const rejected = results.find((r) => r.status === 'rejected');
