@@ -25,6 +25,7 @@ export {
   AlreadyExistsError,
   DatabaseError,
   LeaseHeldError,
+  LeaseLostError,
   NotFoundError,
   VersionConflictError,
 } from './errors.js';
@@ -34,7 +35,18 @@ export {
   type EventPublisherRedis,
   type OutboxRepository,
 } from './eventPublisher.js';
-export { Lease, type LeaseOptions, type LeasePort, type LeaseRedis, withLease } from './lease.js';
+export {
+  type HandoverLeasePort,
+  type Heartbeat,
+  Lease,
+  type LeaseFence,
+  type LeaseOptions,
+  type LeasePort,
+  type LeaseRedis,
+  waitForLease,
+  withLease,
+} from './lease.js';
+export { POLLER_SCHEDULE, type PollerSchedule } from './pollerSchedule.js';
 export { Prewarmer, type PrewarmerOptions, type PrewarmProgress, type PrewarmReport } from './prewarmer.js';
 export {
   type OutboxEvent,
