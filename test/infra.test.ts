@@ -377,10 +377,11 @@ describe('UserCacheStack', () => {
       // One connection per environment (the pool size), so this is the most the stack can hold.
       expect(environments * PG_POOL_DEFAULTS.max).toBeLessThanOrEqual(budget);
       expect(environments * PG_POOL_DEFAULTS.max).toBe(split.maxConnections);
-      // The default table: 3 scheduled runs, 37 environments for the API split 15/8/5/5/4 by weight.
+      // The default table: 4 scheduled runs (the poller's runs overlap two deep while they hand over),
+      // 36 environments for the API split 15/8/5/4/4 by weight.
       expect(split).toEqual({
-        reserved: { getUser: 15, batchGetUsers: 8, putUser: 5, createUser: 5, deleteUser: 4 },
-        scheduledRuns: { streamPoller: 1, prewarm: 1, audit: 1 },
+        reserved: { getUser: 15, batchGetUsers: 8, putUser: 5, createUser: 4, deleteUser: 4 },
+        scheduledRuns: { streamPoller: 2, prewarm: 1, audit: 1 },
         maxConnections: 40,
       });
       // GET /cache/stats never queries PostgreSQL: nothing to reserve.
@@ -406,9 +407,9 @@ describe('UserCacheStack', () => {
     });
 
     it('refuses a budget too small for one environment per function, naming the minimum', () => {
-      expect(() => synth({ databaseConnectionBudget: 7 })).toThrow(ConfigError);
-      expect(() => synth({ databaseConnectionBudget: 7 })).toThrow(/at least 8/);
-      expect(() => synth({ databaseConnectionBudget: 8 })).not.toThrow();
+      expect(() => synth({ databaseConnectionBudget: 8 })).toThrow(ConfigError);
+      expect(() => synth({ databaseConnectionBudget: 8 })).toThrow(/at least 9/);
+      expect(() => synth({ databaseConnectionBudget: 9 })).not.toThrow();
     });
   });
 
