@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer } from 'aws-lambda';
+import fc from 'fast-check';
 import { base64url, createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ApiServer, type HttpHandler, startApiServer } from '../local/apiServer.js';
@@ -379,6 +380,99 @@ describe('access log', () => {
     expect(lines).not.toContain(stack.token.split('.')[2]);
     expect(lines).not.toContain('Secret Name');
     expect(lines).not.toContain('ids=');
+  });
+});
+
+describe('any request over HTTP (property)', () => {
+  /** Every profile row: a refused request must leave it exactly as it was. */
+  const rows = async () =>
+    JSON.stringify(
+      (
+        await db.sql.query(
+          'SELECT id, version, full_name, avatar_url, matricule, ministere, deleted_at FROM personnel ORDER BY id',
+        )
+      ).rows,
+    );
+  // Path segments as a client could percent-encode them: a lone surrogate's CESU-8 bytes (%ED%A0%80),
+  // an overlong "/" (%C0%AF), NUL, a double-encoded slash, bidi marks, astral and combining characters.
+  const segment = fc.oneof(
+    fc.constantFrom(
+      'u000001',
+      'u000002',
+      'batch',
+      'nobody',
+      '%ED%A0%80',
+      '%C0%AF',
+      '%00',
+      '%252F',
+      '%E2%80%AE',
+      '%F0%9F%98%80',
+      'e%CC%81',
+      '%',
+      'a%2Cb',
+    ),
+    fc.string({ unit: 'grapheme', maxLength: 12 }).map(encodeURIComponent),
+    fc.integer({ min: 63, max: 66 }).map((k) => 'v'.repeat(k)),
+  );
+  const printable = fc.string({
+    unit: fc.constantFrom('"', 'W', '/', ',', ' ', '*', '1', '2', 'x', '\t'),
+    maxLength: 12,
+  });
+  const body = fc.oneof(
+    fc.constant(JSON.stringify(VALID_FIELDS)),
+    fc
+      .constantFrom('\\ud800', '\\udfff', '\\u0000', '\\u202e', 'e\\u0301', '\\ud83d\\ude00')
+      .map((jsonEscape) =>
+        JSON.stringify({ ...VALID_FIELDS, fullName: 'N' }).replace('"N"', `"N${jsonEscape}"`),
+      ),
+    fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)),
+    // Raw bytes, invalid UTF-8 included (a lone surrogate encoded as ED A0 80).
+    fc
+      .uint8Array({ maxLength: 64 })
+      .map((bytes) => Buffer.concat([Buffer.from('{"fullName":"'), Buffer.from(bytes), Buffer.from('"}')])),
+  );
+
+  it('always answers 2xx or 4xx through the local API server, and a 4xx changes no row', async () => {
+    const statuses = new Map<number, number>();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('GET', 'PUT', 'POST', 'DELETE'),
+        segment,
+        fc.option(
+          fc.array(segment, { maxLength: 4 }).map((ids) => ids.join(',')),
+          { nil: undefined },
+        ),
+        body,
+        fc.option(fc.oneof(fc.constantFrom('*', '"1"', 'W/"1"', '"1", "2"', '"9"'), printable), {
+          nil: undefined,
+        }),
+        async (method, id, ids, payload, ifMatch) => {
+          const path =
+            method === 'POST' ? '/users' : ids === undefined ? `/users/${id}` : `/users/batch?ids=${ids}`;
+          const snapshot = await rows();
+          const headers: Record<string, string> = {
+            authorization: `Bearer ${stack.token}`,
+            'content-type': 'application/json',
+          };
+          if (ifMatch !== undefined) headers['if-match'] = ifMatch;
+          const hasBody = method === 'PUT' || method === 'POST';
+          const response = await fetch(`${stack.apiUrl}${path}`, {
+            method,
+            headers,
+            body: hasBody ? payload : undefined,
+          });
+          await response.arrayBuffer();
+          statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+          expect(response.status, `${method} ${path}`).toBeGreaterThanOrEqual(200);
+          expect(response.status, `${method} ${path}`).toBeLessThan(500);
+          if (response.status >= 400) expect(await rows()).toBe(snapshot);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    // Not vacuous: both successes and refusals were reached.
+    expect([...statuses.keys()].some((status) => status < 300)).toBe(true);
+    expect([...statuses.keys()].some((status) => status >= 400)).toBe(true);
   });
 });
 
