@@ -70,8 +70,11 @@ export interface UserCacheOptions {
   tombstoneTtlSeconds?: number;
   /** Consecutive-failure breaker around every Redis call. @default { failureThreshold: 3, cooldownMs: 5000 } */
   circuitBreaker?: CircuitBreakerOptions;
-  /** When counters ride along to Redis. @default { flushEvery: 100, flushAfterMs: 10000 } */
-  stats?: { flushEvery?: number; flushAfterMs?: number };
+  /**
+   * When counters ride along to Redis (see `cache/stats.ts` for the bound).
+   * @default { flushEvery: 100, flushAfterMs: 10000, maxOverhead: 0.1 }
+   */
+  stats?: { flushEvery?: number; flushAfterMs?: number; maxOverhead?: number };
   /**
    * Record reads in the activity sorted set (the prewarmer's source), at most once per user per
    * `activityIntervalMs` per instance, as a ZADD riding on the read's own pipeline.
@@ -299,6 +302,7 @@ export class UserCache {
       const p = this.#redis.pipeline();
       build(p);
       const own = p.length();
+      this.#stats.sent(own);
       const counts = opts.flush || this.#stats.due ? this.#stats.take() : {};
       for (const [field, n] of Object.entries(counts)) p.hincrby(this.keys.stats, field, n);
       // getStats reads the hash after the increments, so its answer includes them.

@@ -359,6 +359,28 @@ describe('UserCache', () => {
       const flushed = await t.redis.hget(`${prefix}user:cache:stats`, 'hits');
       expect(Number(flushed)).toBeGreaterThanOrEqual(400);
     });
+
+    it.each([
+      ['one read per second', 1_000],
+      ['one read per 15 s', 15_000],
+    ])('costs at most 1.1 Redis commands per read at %s, and the counts still arrive', async (_, gapMs) => {
+      let now = 1_750_000_000_000;
+      const prefix = `${t.keyPrefix}quiet${newId()}:`;
+      const c = new UserCache({ redis: t.redis, keyPrefix: prefix, trackActivity: false, clock: () => now });
+      const ids = Array.from({ length: 5 }, () => newId());
+      await c.setMany(ids.map((id) => profile(id, 1)));
+      t.gateway.metrics.reset();
+      const reads = 120;
+      for (let i = 0; i < reads; i++) {
+        now += gapMs;
+        await c.get(i % 7 === 0 ? newId() : ids[i % ids.length]!);
+      }
+      expect(t.gateway.metrics.httpRequests).toBe(reads);
+      expect(t.gateway.metrics.commands / reads).toBeLessThanOrEqual(1.1);
+      // Within the documented bound: every read but the last few (still pending) reached Redis.
+      const stats = await new UserCache({ redis: t.redis, keyPrefix: prefix }).getStats();
+      expect(stats.lookups).toBeGreaterThanOrEqual(reads - 30);
+    });
   });
 
   describe('when Redis fails', () => {

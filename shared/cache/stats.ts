@@ -2,7 +2,18 @@
  * Cache counters shared by every instance, kept in one Redis hash. Counting each read with its own HINCRBY
  * would double the bill (Upstash charges per command), so counts gather in memory and ride, as HINCRBYs,
  * on a pipeline the cache sends anyway: no extra round trip, and one HINCRBY per counter per flush.
+ *
+ * A flush is also paid for: its HINCRBYs may be at most `maxOverhead` (10 %) of the commands the cache
+ * sent since the previous flush. That holds the bill to ≤ 1.1 commands per read at any traffic level: a
+ * quiet environment (one read per 15 s) waits for enough reads instead of flushing on every one, and no
+ * timer ever sends a request of its own.
+ *
+ * Bound: pending counts reach Redis with the first call made once they are `flushAfterMs` old (or
+ * `flushEvery` operations) AND the environment has sent `distinct counters / maxOverhead` commands since
+ * the last flush: 10 reads for the usual `hits`, at most 100 with all ten counters pending. An explicit
+ * flush (`getStats`, `flushStats` at the end of a poller or prewarm run) sends them at once.
  */
+import { ConfigError } from '../errors.js';
 import type { Clock } from '../ports.js';
 
 export const COUNTERS = [
@@ -42,6 +53,11 @@ export interface StatsBufferOptions {
    * @default 10000
    */
   flushAfterMs?: number;
+  /**
+   * Largest share of the commands sent since the last flush that one flush may add (its HINCRBYs).
+   * @default 0.1
+   */
+  maxOverhead?: number;
   clock: Clock;
 }
 
@@ -65,27 +81,41 @@ export function toCacheStats(values: CounterValues): CacheStats {
 export class StatsBuffer {
   readonly #flushEvery: number;
   readonly #flushAfterMs: number;
+  readonly #maxOverhead: number;
   readonly #clock: Clock;
   #pending = zeroCounters();
   #pendingOps = 0;
+  #distinct = 0;
   #oldest: number | undefined;
+  /** Commands the cache sent since the last flush: what pays for the next one. */
+  #sent = 0;
 
   constructor(options: StatsBufferOptions) {
     this.#flushEvery = options.flushEvery ?? 100;
     this.#flushAfterMs = options.flushAfterMs ?? 10_000;
+    this.#maxOverhead = options.maxOverhead ?? 0.1;
+    if (!(this.#maxOverhead > 0)) throw new ConfigError('stats.maxOverhead must be a positive number');
     this.#clock = options.clock;
   }
 
   add(counter: Counter, n = 1): void {
     if (n === 0) return;
+    if (this.#pending[counter] === 0) this.#distinct += 1;
     this.#pending[counter] += n;
     this.#pendingOps += n;
     this.#oldest ??= this.#clock();
   }
 
+  /** Counts `n` commands the cache sends (its own, not the flush's). */
+  sent(n: number): void {
+    this.#sent += n;
+  }
+
   /** Whether the next Redis call should carry the pending counts. */
   get due(): boolean {
     if (this.#pendingOps === 0) return false;
+    // Paid for: one HINCRBY per distinct counter, within maxOverhead of what was sent since the last flush.
+    if (this.#distinct > this.#maxOverhead * this.#sent) return false;
     return this.#pendingOps >= this.#flushEvery || this.#clock() - (this.#oldest ?? 0) >= this.#flushAfterMs;
   }
 
@@ -95,7 +125,9 @@ export class StatsBuffer {
     for (const c of COUNTERS) if (this.#pending[c] !== 0) taken[c] = this.#pending[c];
     this.#pending = zeroCounters();
     this.#pendingOps = 0;
+    this.#distinct = 0;
     this.#oldest = undefined;
+    this.#sent = 0;
     return taken;
   }
 
