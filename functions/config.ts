@@ -24,6 +24,11 @@ export interface Config {
    */
   database: (DatabaseSource | { source: 'none' }) & { ssl: 'require' | 'disable' };
   redisTimeoutMs: number;
+  /**
+   * The AWS Parameters and Secrets Lambda Extension, which serves the `*_SECRET_ARN` secrets on
+   * localhost. The Lambda runtime sets AWS_SESSION_TOKEN; the extension checks it on every request.
+   */
+  secretsExtension: { port: number; sessionToken: string | undefined };
   cache: {
     keyPrefix: string;
     ttlSeconds: number;
@@ -102,6 +107,10 @@ export function loadConfig(env: Env = process.env): Config {
       ssl: get('DATABASE_SSL', oneOf(['require', 'disable'])) ?? (databaseArn ? 'require' : 'disable'),
     },
     redisTimeoutMs: get('REDIS_TIMEOUT_MS', int(1, 60_000)) ?? 250,
+    secretsExtension: {
+      port: get('PARAMETERS_SECRETS_EXTENSION_HTTP_PORT', int(1, 65_535)) ?? 2773,
+      sessionToken: get('AWS_SESSION_TOKEN', z.string()),
+    },
     cache: {
       keyPrefix: get('CACHE_KEY_PREFIX', keyPrefix) ?? '',
       ttlSeconds: get('CACHE_TTL_SECONDS', int(1)) ?? 604_800,

@@ -1,25 +1,25 @@
 /**
  * Builds the real clients ONCE per Lambda environment (the memoized `getDependencies()`), from the
  * configuration in `config.ts`: the Upstash client and the `pg` pool then keep their connections across
- * warm invocations. Secrets come from Secrets Manager through Powertools Parameters (cached 5 minutes);
- * nothing secret is ever read from plain environment variables in AWS. PostgreSQL is lazy: its secret is
- * fetched and its pool created on the first query, so a Redis-only function (GET /cache/stats) runs
- * without DATABASE_* and without a grant on the database secret.
+ * warm invocations. Secrets come from Secrets Manager through the AWS Parameters and Secrets Lambda
+ * Extension (`shared/secretReader.ts`), so no AWS SDK is loaded; nothing secret is ever read from plain
+ * environment variables in AWS. PostgreSQL is lazy: `pg` is evaluated, its secret fetched and its pool
+ * created on the first query, so a cache hit never pays for it, and a Redis-only function
+ * (GET /cache/stats) runs without DATABASE_* and without a grant on the database secret.
  */
 
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type { Redis } from '@upstash/redis';
 import type { PoolConfig } from 'pg';
 import * as z from 'zod/mini';
 import { ConfigError } from '../shared/errors.js';
 import type { EventPublisher } from '../shared/eventPublisher.js';
-import { createPgSql } from '../shared/pgSql.js';
 import type { LoggerPort } from '../shared/ports.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import type { ProfileService } from '../shared/profileService.js';
 import { createRedisClient } from '../shared/redisClient.js';
+import { SecretReader, type SecretSource } from '../shared/secretReader.js';
 import type { Sql, SqlQueryable } from '../shared/sql.js';
 import type { UserCache } from '../shared/userCache.js';
 import { type Config, loadConfig, requireDatabase } from './config.js';
@@ -28,6 +28,10 @@ import { buildProfileServices } from './services.js';
 
 export interface Dependencies extends ApiDeps {
   config: Config;
+  /**
+   * Base64 replies (binary-safe): for stream entries, which outside producers write. The cache and the
+   * API's publisher use a text-mode client of their own (profile fields are validated UTF-8 text).
+   */
   redis: Redis;
   sql: Sql;
   cache: UserCache;
@@ -37,10 +41,12 @@ export interface Dependencies extends ApiDeps {
   /** The Powertools logger behind `logger` (for `addContext`, `appendKeys`). */
   powertoolsLogger: Logger;
   metrics: Metrics;
+  /**
+   * The `*_SECRET_ARN` secrets, kept for the environment's life. `refresh(arn)` after an
+   * authentication failure makes the next read (and the client built from it) see a rotated value.
+   */
+  secrets: SecretSource;
 }
-
-/** Seconds Powertools keeps a fetched secret before asking Secrets Manager again. */
-const SECRET_MAX_AGE = 300;
 
 const upstashSecret = z.object({
   url: z.string().check(z.regex(/^https?:\/\//)),
@@ -64,20 +70,20 @@ export async function buildDependencies(config: Config): Promise<Dependencies> {
     serviceName: powertools.serviceName,
   });
 
+  const secrets = secretSource(config);
   const upstash =
     config.upstash.source === 'env'
       ? config.upstash
-      : await readSecret(config.upstash.secretArn, 'UPSTASH_SECRET_ARN', upstashSecret);
-  const redis = createRedisClient({
-    url: upstash.url,
-    token: upstash.token,
-    timeoutMs: config.redisTimeoutMs,
-  });
-  const sql = createDatabaseSql(config, logger);
+      : await secrets.get(config.upstash.secretArn, upstashSecret, 'UPSTASH_SECRET_ARN');
+  const redisOptions = { url: upstash.url, token: upstash.token, timeoutMs: config.redisTimeoutMs };
+  const redis = createRedisClient(redisOptions);
+  // Every value the cache reads is text it validated on the way in: skip base64 on the hot path.
+  const textRedis = createRedisClient({ ...redisOptions, responseEncoding: 'text' });
+  const sql = createDatabaseSql(config, logger, secrets);
 
   const repository = new ProfileRepository({ sql });
   const { cache, publisher, service } = buildProfileServices({
-    redis,
+    redis: textRedis,
     repository,
     cache: config.cache,
     stream: config.events.stream,
@@ -98,8 +104,30 @@ export async function buildDependencies(config: Config): Promise<Dependencies> {
     powertoolsLogger,
     metrics,
     auth,
+    secrets,
   };
 }
+
+/**
+ * The extension's reader, or one that refuses with the variable to set when the session token is
+ * missing (outside Lambda). Only functions configured with a secret ARN ever call it.
+ */
+function secretSource(config: Config): SecretSource {
+  const { port, sessionToken } = config.secretsExtension;
+  if (sessionToken !== undefined)
+    return new SecretReader({ baseUrl: `http://localhost:${port}`, sessionToken });
+  return NO_SECRETS;
+}
+
+/** Outside Lambda (no session token): secret ARNs cannot be read; the error names what to set. */
+const NO_SECRETS: SecretSource = {
+  get: async () => {
+    throw new ConfigError('AWS_SESSION_TOKEN is required to read *_SECRET_ARN secrets (the Lambda runtime sets it)', {
+      details: { variable: 'AWS_SESSION_TOKEN' },
+    });
+  },
+  refresh: () => false,
+};
 
 /**
  * Adapts Powertools' Logger to the `LoggerPort` of `shared/`. Its methods take extra keys as a rest
@@ -112,8 +140,16 @@ export function loggerPort(logger: Logger): LoggerPort {
       if (extra === undefined) logger[name](message);
       else logger[name](message, extra);
     };
-  return { debug: level('debug'), info: level('info'), warn: level('warn'), error: level('error') };
+  return {
+    debug: level('debug'),
+    info: level('info'),
+    warn: level('warn'),
+    error: level('error'),
+    isDebugEnabled: () => DEBUG_LEVELS.has(logger.getLevelName()),
+  };
 }
+
+const DEBUG_LEVELS = new Set(['TRACE', 'DEBUG']);
 
 let memo: Promise<Dependencies> | undefined;
 
@@ -131,10 +167,19 @@ export function getDependencies(): Promise<Dependencies> {
  * idle timeout, bounded connect timeout), which the stack's connection budget counts on
  * (docs/database.md). Exported so tests build many "environments" exactly like this one.
  */
-export function createDatabaseSql(config: Pick<Config, 'database'>, logger: LoggerPort): Sql {
-  return lazySql(async () =>
-    createPgSql({ ...(await databaseOptions(requireDatabase(config.database))), logger }),
-  );
+export function createDatabaseSql(
+  config: Pick<Config, 'database'>,
+  logger: LoggerPort,
+  secrets: SecretSource = NO_SECRETS,
+): Sql {
+  return lazySql(async () => {
+    // Evaluated on the first query only: a cache hit never loads `pg` (about 18 ms of a cold start).
+    const [{ createPgSql }, options] = await Promise.all([
+      import('../shared/pgSql.js'),
+      databaseOptions(requireDatabase(config.database), secrets),
+    ]);
+    return createPgSql({ ...options, logger });
+  });
 }
 
 /**
@@ -167,12 +212,14 @@ function lazySql(build: () => Promise<Sql>): Sql {
 
 async function databaseOptions(
   db: ReturnType<typeof requireDatabase>,
+  secrets: SecretSource,
 ): Promise<{ connectionString?: string; config?: PoolConfig }> {
   // `require` verifies the server certificate. On Lambda the RDS CA bundle is loaded through
   // NODE_EXTRA_CA_CERTS=/var/runtime/ca-cert.pem (set by the stack).
   const ssl: PoolConfig['ssl'] = db.ssl === 'require' ? { rejectUnauthorized: true } : false;
   if (db.source === 'env') return { connectionString: db.url, config: { ssl } };
-  const secret = await readSecret(db.secretArn, 'DATABASE_SECRET_ARN', rdsSecret);
+  const read = () => secrets.get(db.secretArn, rdsSecret, 'DATABASE_SECRET_ARN');
+  const secret = await read();
   return {
     config: {
       host: secret.host,
@@ -180,21 +227,8 @@ async function databaseOptions(
       user: secret.username,
       database: secret.dbname ?? 'postgres',
       ssl,
-      // A function, so new connections pick up a rotated password (Powertools re-fetches after maxAge).
-      password: async () => (await readSecret(db.secretArn, 'DATABASE_SECRET_ARN', rdsSecret)).password,
+      // A function, so new connections pick up a rotated password once `secrets.refresh(arn)` ran.
+      password: async () => (await read()).password,
     },
   };
-}
-
-async function readSecret<T>(arn: string, variable: string, schema: z.ZodMiniType<T>): Promise<T> {
-  const value: unknown = await getSecret(arn, { transform: 'json', maxAge: SECRET_MAX_AGE });
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    // Field paths only: the secret's values must never reach a log.
-    const fields = parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ');
-    throw new ConfigError(`the secret named by ${variable} is missing or lacks fields: ${fields}`, {
-      details: { variable },
-    });
-  }
-  return parsed.data;
 }

@@ -4,7 +4,7 @@
  * tests (test/bundles.test.ts) and the bundle benchmark (bench/bundleBench.ts).
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from './constructs/cacheFunction.js';
@@ -37,16 +37,13 @@ export interface SynthesizedBundles {
 
 /**
  * Runs `cdk synth` into `<outdir>/cdk.out` and returns one bundle per Lambda function of the template.
- * Also links `<outdir>/node_modules/@aws-sdk` to the project's copy: the Node 24 runtime ships the SDK
- * and the bundles leave it out, so they resolve it (and nothing else) by walking up from their asset
- * directory, as they would on Lambda. Takes 20-60 s (esbuild runs once per function).
+ * The bundles import nothing from outside themselves (no AWS SDK either), so they load from any
+ * directory. Takes 20-60 s (esbuild runs once per function).
  */
 export async function synthLambdaBundles(
   outdir: string,
   opts: { timeoutMs?: number } = {},
 ): Promise<SynthesizedBundles> {
-  mkdirSync(join(outdir, 'node_modules'), { recursive: true });
-  symlinkSync(join(PROJECT_ROOT, 'node_modules', '@aws-sdk'), join(outdir, 'node_modules', '@aws-sdk'));
   const cdkOut = join(outdir, 'cdk.out');
   // No network but loopback: no telemetry, notices or version check (cdk.json disables the first two too).
   await run('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--output', cdkOut], {

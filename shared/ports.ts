@@ -11,6 +11,11 @@ export interface LoggerPort {
   info(message: string, extra?: Record<string, unknown>): void;
   warn(message: string, extra?: Record<string, unknown>): void;
   error(message: string, extra?: Record<string, unknown>): void;
+  /**
+   * Whether `debug` prints anything, so callers skip building its extra keys on the hot path.
+   * @default true (when absent)
+   */
+  isDebugEnabled?(): boolean;
 }
 
 /** A logger that drops everything (the default where logging is optional). */
@@ -19,4 +24,5 @@ export const silentLogger: LoggerPort = {
   info() {},
   warn() {},
   error() {},
+  isDebugEnabled: () => false,
 };

@@ -11,7 +11,7 @@ import { writeFromRow } from './cache/writes.js';
 import { NotFoundError } from './errors.js';
 import type { EventPublisher } from './eventPublisher.js';
 import { type LoggerPort, silentLogger } from './ports.js';
-import { assertUserId, type ProfileFields, type UserProfile } from './profile.js';
+import type { ProfileFields, UserProfile } from './profile.js';
 import type { IfMatch, OutboxEvent, ProfileRepository, StoredProfile } from './profileRepository.js';
 import { SingleFlight } from './singleFlight.js';
 import type { CacheLookup, CacheStats, CacheWrite, UserCache, WriteOutcome } from './userCache.js';
@@ -73,9 +73,11 @@ export class ProfileService {
     this.#onLookups = options.onLookups ?? (() => {});
   }
 
-  /** One profile, cache first. Throws `NotFoundError` for unknown and deleted ids. */
+  /**
+   * One profile, cache first. Throws `NotFoundError` for unknown and deleted ids, and the cache's
+   * `ValidationError` (before any I/O) for a malformed one: the id is checked once, there.
+   */
   async getProfile(userId: string): Promise<ProfileRead> {
-    assertUserId(userId);
     const lookup = await this.#cache.get(userId);
     this.#onLookups(tally([lookup]));
     if (lookup.status === 'hit') return { profile: lookup.profile, source: 'cache' };

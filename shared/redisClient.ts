@@ -26,6 +26,14 @@ export interface RedisClientOptions {
    * @default none
    */
   signal?: AbortSignal;
+  /**
+   * How replies travel. `base64` (the client's default) survives any bytes, so use it wherever outside
+   * producers write (stream entries). `text` skips encoding and decoding every string (0.62-0.75x the
+   * time of a 100-key batch here) and suits replies that are validated UTF-8 text: cached profiles.
+   * Upstash replaces invalid UTF-8 with U+FFFD in `text` mode.
+   * @default 'base64'
+   */
+  responseEncoding?: 'base64' | 'text';
 }
 
 /** Builds an `@upstash/redis` client with safe defaults for an API path. */
@@ -37,6 +45,8 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     // Off: with it on, "007" would come back as the number 7 and "true" as a boolean.
     automaticDeserialization: false,
     enableTelemetry: false,
+    // `false` is the client's switch for plain JSON replies (no Upstash-Encoding header).
+    responseEncoding: options.responseEncoding === 'text' ? false : 'base64',
     // Auto-pipelining splits reads and writes into separate batches (read-after-write surprises);
     // every multi-command path here builds its pipeline explicitly instead.
     enableAutoPipelining: false,

@@ -130,7 +130,8 @@ export class UserCache {
 
   /** Reads one profile (one HTTP request: HGETALL plus any due counters and activity mark). */
   async get(userId: string): Promise<CacheLookup> {
-    const found = await this.batchGet([userId]);
+    assertUserId(userId);
+    const found = await this.#read([userId], true);
     return found.get(userId) ?? { status: 'unknown', reason: 'no reply' };
   }
 
@@ -144,8 +145,11 @@ export class UserCache {
     options: { observe?: boolean } = {},
   ): Promise<Map<string, CacheLookup>> {
     // Audits and tooling read with observe=false so they skew neither the hit rate nor the activity set.
-    const observe = options.observe ?? true;
-    const ids = uniqueValidIds(userIds);
+    return this.#read(uniqueValidIds(userIds), options.observe ?? true);
+  }
+
+  /** `ids` are distinct and valid (checked once by the public caller). */
+  async #read(ids: readonly string[], observe: boolean): Promise<Map<string, CacheLookup>> {
     const found = new Map<string, CacheLookup>();
     if (ids.length === 0) return found;
     const marks = observe ? this.#activity.take(ids) : [];

@@ -29,6 +29,7 @@ describe('loadConfig()', () => {
       upstash: { source: 'env', url: 'http://127.0.0.1:8079', token: 'local-token' },
       database: { source: 'env', url: 'postgres://app:secret@127.0.0.1:5432/ngomna', ssl: 'disable' },
       redisTimeoutMs: 250,
+      secretsExtension: { port: 2773, sessionToken: undefined },
       cache: {
         keyPrefix: '',
         ttlSeconds: 604_800,

@@ -241,9 +241,24 @@ describe('API handlers', () => {
       const id = await seed();
       await h.get(event({ id, scopes: READ }));
       const names = s.metrics.added.map((m) => m.name);
-      expect(names).toEqual(expect.arrayContaining(['Latency', 'CacheHit', 'CacheMiss', 'DbFallback']));
+      expect(names).toEqual(expect.arrayContaining(['Latency', 'CacheMiss']));
       expect(s.metrics.added.find((m) => m.name === 'CacheMiss')?.value).toBe(1);
       expect(s.metrics.published).toBe(1);
+    });
+
+    it('adds no zero-valued metric and builds no debug line on a hit when debug is off', async () => {
+      let debugCalls = 0;
+      const quiet = getUser({
+        ...s.deps,
+        logger: { ...s.logger, debug: () => void debugCalls++, isDebugEnabled: () => false },
+      });
+      const id = await seed();
+      await quiet(event({ id, scopes: READ }));
+      s.metrics.added.length = 0;
+      const res = await quiet(event({ id, scopes: READ }));
+      expect(res.headers?.['x-cache']).toBe('HIT');
+      expect(s.metrics.added.map((m) => m.name).sort()).toEqual(['CacheHit', 'Latency']);
+      expect(debugCalls).toBe(0);
     });
   });
 

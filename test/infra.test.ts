@@ -600,7 +600,8 @@ describe('UserCacheStack', () => {
         Threshold: 5,
         Metrics: Match.arrayWith([
           Match.objectLike({
-            Expression: 'IF(hits + misses + fallbacks > 0, 100 * fallbacks / (hits + misses + fallbacks), 0)',
+            Expression:
+              'IF(FILL(hits, 0) + FILL(misses, 0) + FILL(fallbacks, 0) > 0, 100 * FILL(fallbacks, 0) / (FILL(hits, 0) + FILL(misses, 0) + FILL(fallbacks, 0)), 0)',
           }),
         ]),
       });

@@ -241,6 +241,61 @@ describe('UpstashGateway', () => {
     });
   });
 
+  describe("text responses (no Upstash-Encoding: the API's cache client)", () => {
+    const text = () =>
+      createRedisClient({
+        url: t.gateway.url,
+        token: t.gateway.token,
+        timeoutMs: 2_000,
+        responseEncoding: 'text',
+      });
+
+    it('sends no Upstash-Encoding header and gets plain JSON strings back', async () => {
+      await post('/', ['HSET', t.key('th'), 'fullName', 'Ngono Ébénézer', 'matricule', '007']);
+
+      const raw = await post('/', ['HGETALL', t.key('th')]);
+
+      expect(raw.body).toEqual({ result: ['fullName', 'Ngono Ébénézer', 'matricule', '007'] });
+      expect(await text().hgetall(t.key('th'))).toEqual(['fullName', 'Ngono Ébénézer', 'matricule', '007']);
+    });
+
+    it('reads what the base64 client reads, for every awkward text a profile may hold', async () => {
+      const values = ['007', 'true', 'null', '1e3', ' padded ', 'a"b\\c', 'émoji 🇨🇲', '\u2028', 'OK', ''];
+      const key = t.key('tv');
+      await t.redis.hset(key, Object.fromEntries(values.map((v, i) => [`f${i}`, v])));
+
+      const [viaText, viaBase64] = await Promise.all([text().hgetall(key), t.redis.hgetall(key)]);
+
+      expect(viaText).toEqual(viaBase64);
+      expect(viaText).toContain('émoji 🇨🇲');
+    });
+
+    it('answers pipelines, integers, nil and per-entry errors in the same shapes as base64 mode', async () => {
+      const key = t.key('tp');
+      const p = text().pipeline();
+      p.hset(key, { a: '1' });
+      p.hgetall(key);
+      p.hgetall(t.key('tp-none'));
+      p.hincrby(key, 'a', 2);
+      p.get(t.key('tp-none'));
+      p.incr(key);
+
+      const replies = (await p.exec({ keepErrors: true })) as Array<{ result: unknown; error?: string }>;
+
+      expect(replies.slice(0, 5).map((r) => r.result)).toEqual([1, ['a', '1'], [], 3, null]);
+      expect(replies[5]?.error).toMatch(/^WRONGTYPE/);
+    });
+
+    it('turns invalid UTF-8 into U+FFFD (so binary-safe readers, the poller, keep base64)', async () => {
+      const direct = createClient({ url: t.redisUrl });
+      await direct.connect();
+      await direct.set(t.key('tbin'), Buffer.from([0x41, 0xff, 0x42]));
+      direct.destroy();
+
+      expect(await text().get(t.key('tbin'))).toBe('A\uFFFDB');
+    });
+  });
+
   describe('unicode and awkward strings', () => {
     const samples = [
       'Yaoundé, Garoua, Ngaoundéré',

@@ -45,14 +45,15 @@ export function route(
 ): ApiHandler {
   return async (event) => {
     const started = performance.now();
-    const context = { route: spec.name, requestId: event.requestContext?.requestId };
+    // Built only where something is logged: a hit logs nothing at the default level.
+    const context = () => ({ route: spec.name, requestId: event.requestContext?.requestId });
     let result: HttpResult;
     try {
       requireMethod(event, spec.method);
       requireScope(event, spec.scope === 'read' ? deps.auth.readScope : deps.auth.writeScope);
       result = await run(event);
     } catch (error) {
-      result = errorResponse(error, deps.logger, context);
+      result = errorResponse(error, deps.logger, context());
     }
     const latencyMs = performance.now() - started;
     deps.metrics.addMetric('Latency', 'Milliseconds', latencyMs);
@@ -60,22 +61,28 @@ export function route(
       deps.metrics.publishStoredMetrics();
     } catch (error) {
       deps.logger.warn('metrics not published', {
-        ...context,
+        ...context(),
         error: error instanceof Error ? error.name : 'unknown',
       });
     }
-    deps.logger.debug('request done', {
-      ...context,
-      status: result.statusCode,
-      latencyMs: Math.round(latencyMs),
-    });
+    if (deps.logger.isDebugEnabled?.() ?? true) {
+      deps.logger.debug('request done', {
+        ...context(),
+        status: result.statusCode,
+        latencyMs: Math.round(latencyMs),
+      });
+    }
     return result;
   };
 }
 
-/** Turns a service read tally into the CacheHit / CacheMiss / DbFallback metrics. */
+/**
+ * Turns a service read tally into the CacheHit / CacheMiss / DbFallback metrics. Zero values are left
+ * out: CloudWatch sums the datapoints, so a missing 0 changes no figure, and a hit then serialises one
+ * metric instead of three. (Alarms on CacheMiss/DbFallback treat missing data as zero.)
+ */
 export function recordLookups(metrics: MetricsPort, tally: LookupTally): void {
-  metrics.addMetric('CacheHit', 'Count', tally.cacheHits);
-  metrics.addMetric('CacheMiss', 'Count', tally.cacheMisses);
-  metrics.addMetric('DbFallback', 'Count', tally.dbFallbacks);
+  if (tally.cacheHits > 0) metrics.addMetric('CacheHit', 'Count', tally.cacheHits);
+  if (tally.cacheMisses > 0) metrics.addMetric('CacheMiss', 'Count', tally.cacheMisses);
+  if (tally.dbFallbacks > 0) metrics.addMetric('DbFallback', 'Count', tally.dbFallbacks);
 }

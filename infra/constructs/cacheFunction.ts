@@ -6,7 +6,13 @@
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import {
+  Architecture,
+  ParamsAndSecretsLayerVersion,
+  ParamsAndSecretsLogLevel,
+  ParamsAndSecretsVersions,
+  Runtime,
+} from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -30,6 +36,14 @@ const SECRET_ENV: Record<SecretUse, string> = {
   upstash: 'UPSTASH_SECRET_ARN',
   database: 'DATABASE_SECRET_ARN',
 };
+
+/**
+ * Secrets are read through the AWS Parameters and Secrets Lambda Extension (`shared/secretReader.ts`),
+ * not the AWS SDK, which alone was 65 ms of a cold start. Its cache TTL bounds how long a rotated secret
+ * stays invisible after an authentication failure asks for it again; the functions keep the parsed
+ * value themselves, so the TTL costs no GetSecretValue calls in steady state.
+ */
+const SECRETS_EXTENSION_TTL = Duration.seconds(30);
 
 /** Where a database-bound function runs. Omit to run outside any VPC. */
 export interface FunctionNetwork {
@@ -73,6 +87,11 @@ export class CacheFunction extends Construct {
       // Explicit: without it NodejsFunction may pick an older Node than the code is tested on.
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
+      // The layer for the function's architecture (arm64), per region.
+      paramsAndSecrets: ParamsAndSecretsLayerVersion.fromVersion(ParamsAndSecretsVersions.V1_0_103, {
+        secretsManagerTtl: SECRETS_EXTENSION_TTL,
+        logLevel: ParamsAndSecretsLogLevel.WARN,
+      }),
       memorySize: props.spec.memorySize,
       timeout: Duration.seconds(props.spec.timeoutSeconds),
       logGroup: this.logGroup,
@@ -91,7 +110,8 @@ export class CacheFunction extends Construct {
         // Prefer ESM builds of dependencies: smaller and tree-shakeable.
         mainFields: ['module', 'main'],
         banner: REQUIRE_BANNER,
-        // The Node 24 runtime ships AWS SDK v3; bundling it would only add cold-start time.
+        // No function imports the AWS SDK (test/bundles.test.ts checks); should one ever do, it must use
+        // the copy the Node 24 runtime ships rather than bundle megabytes of it.
         externalModules: ['@aws-sdk/*'],
       },
     });

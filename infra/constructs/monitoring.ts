@@ -125,9 +125,12 @@ export class Monitoring extends Construct {
       misses: custom(CUSTOM_METRICS.cacheMisses),
       fallbacks: custom(CUSTOM_METRICS.dbFallbacks),
     };
+    // The handlers leave zero counts out (no work on a hit), so a period may lack one of the three: FILL
+    // makes it 0 instead of dropping the whole period from the sum.
+    const total = 'FILL(hits, 0) + FILL(misses, 0) + FILL(fallbacks, 0)';
     const share = (numerator: keyof typeof lookups, label: string) =>
       new MathExpression({
-        expression: `IF(hits + misses + fallbacks > 0, 100 * ${numerator} / (hits + misses + fallbacks), 0)`,
+        expression: `IF(${total} > 0, 100 * FILL(${numerator}, 0) / (${total}), 0)`,
         usingMetrics: lookups,
         label,
         period: PERIOD,
