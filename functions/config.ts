@@ -41,7 +41,7 @@ export interface Config {
   prewarm: { batchSize: number; pauseMs: number; windowDays: number; source: 'activity' | 'sql' };
   auth: { readScope: string; writeScope: string };
   audit: { sampleSize: number };
-  powertools: { logLevel: LogLevel; serviceName: string; metricsNamespace: string };
+  powertools: { logLevel: LogLevel; serviceName: string; metricsNamespace: string; metricsDisabled: boolean };
 }
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -141,6 +141,10 @@ export function loadConfig(env: Env = process.env): Config {
       logLevel: get('POWERTOOLS_LOG_LEVEL', logLevel) ?? 'INFO',
       serviceName: get('POWERTOOLS_SERVICE_NAME', name) ?? 'user-cache',
       metricsNamespace: get('POWERTOOLS_METRICS_NAMESPACE', name) ?? 'NgomnaUserCache',
+      metricsDisabled:
+        (get('POWERTOOLS_METRICS_DISABLED', oneOf(['true', 'false', '1', '0'])) ?? 'false').match(
+          /^(true|1)$/,
+        ) !== null,
     },
   };
 }

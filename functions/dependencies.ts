@@ -8,14 +8,13 @@
  * (GET /cache/stats) runs without DATABASE_* and without a grant on the database secret.
  */
 
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Redis } from '@upstash/redis';
 import type { PoolConfig } from 'pg';
 import * as z from 'zod/mini';
 import { ConfigError } from '../shared/errors.js';
 import type { EventPublisher } from '../shared/eventPublisher.js';
-import type { LoggerPort } from '../shared/ports.js';
+import { EmfMetrics } from '../shared/observability/emfMetrics.js';
+import { JsonLogger } from '../shared/observability/jsonLogger.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import type { ProfileService } from '../shared/profileService.js';
 import { createRedisClient } from '../shared/redisClient.js';
@@ -38,9 +37,10 @@ export interface Dependencies extends ApiDeps {
   repository: ProfileRepository;
   publisher: EventPublisher;
   service: ProfileService;
-  /** The Powertools logger behind `logger` (for `addContext`, `appendKeys`). */
-  powertoolsLogger: Logger;
-  metrics: Metrics;
+  /** `logger` itself, typed with `addContext(context)` for the Lambda entry points. */
+  rootLogger: JsonLogger;
+  /** EMF metrics on stdout (namespace and `service` dimension from the Powertools variables). */
+  metrics: EmfMetrics;
   /**
    * The `*_SECRET_ARN` secrets, kept for the environment's life. `refresh(arn)` after an
    * authentication failure makes the next read (and the client built from it) see a rotated value.
@@ -63,11 +63,11 @@ const rdsSecret = z.object({
 /** Builds every client from `config`. Throws `ConfigError` when a secret is missing or malformed. */
 export async function buildDependencies(config: Config): Promise<Dependencies> {
   const { powertools } = config;
-  const powertoolsLogger = new Logger({ serviceName: powertools.serviceName, logLevel: powertools.logLevel });
-  const logger = loggerPort(powertoolsLogger);
-  const metrics = new Metrics({
+  const logger = new JsonLogger({ serviceName: powertools.serviceName, logLevel: powertools.logLevel });
+  const metrics = new EmfMetrics({
     namespace: powertools.metricsNamespace,
     serviceName: powertools.serviceName,
+    disabled: powertools.metricsDisabled,
   });
 
   const secrets = secretSource(config);
@@ -101,7 +101,7 @@ export async function buildDependencies(config: Config): Promise<Dependencies> {
     publisher,
     service,
     logger,
-    powertoolsLogger,
+    rootLogger: logger,
     metrics,
     auth,
     secrets,
@@ -122,34 +122,15 @@ function secretSource(config: Config): SecretSource {
 /** Outside Lambda (no session token): secret ARNs cannot be read; the error names what to set. */
 const NO_SECRETS: SecretSource = {
   get: async () => {
-    throw new ConfigError('AWS_SESSION_TOKEN is required to read *_SECRET_ARN secrets (the Lambda runtime sets it)', {
-      details: { variable: 'AWS_SESSION_TOKEN' },
-    });
+    throw new ConfigError(
+      'AWS_SESSION_TOKEN is required to read *_SECRET_ARN secrets (the Lambda runtime sets it)',
+      {
+        details: { variable: 'AWS_SESSION_TOKEN' },
+      },
+    );
   },
   refresh: () => false,
 };
-
-/**
- * Adapts Powertools' Logger to the `LoggerPort` of `shared/`. Its methods take extra keys as a rest
- * parameter, so an explicit `undefined` would be logged as an argument: pass extras only when present.
- */
-export function loggerPort(logger: Logger): LoggerPort {
-  const level =
-    (name: 'debug' | 'info' | 'warn' | 'error') =>
-    (message: string, extra?: Record<string, unknown>): void => {
-      if (extra === undefined) logger[name](message);
-      else logger[name](message, extra);
-    };
-  return {
-    debug: level('debug'),
-    info: level('info'),
-    warn: level('warn'),
-    error: level('error'),
-    isDebugEnabled: () => DEBUG_LEVELS.has(logger.getLevelName()),
-  };
-}
-
-const DEBUG_LEVELS = new Set(['TRACE', 'DEBUG']);
 
 let memo: Promise<Dependencies> | undefined;
 

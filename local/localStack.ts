@@ -9,17 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Logger } from '@aws-lambda-powertools/logger';
 import * as batchGetUsers from '../functions/batchGetUsers.js';
 import type { Config, Env, LogLevel } from '../functions/config.js';
 import * as createUser from '../functions/createUser.js';
 import * as deleteUser from '../functions/deleteUser.js';
-import { loggerPort } from '../functions/dependencies.js';
 import * as getCacheStats from '../functions/getCacheStats.js';
 import * as getUser from '../functions/getUser.js';
 import type { ApiDeps, MetricsPort } from '../functions/http/route.js';
 import * as putUser from '../functions/putUser.js';
 import { buildProfileServices } from '../functions/services.js';
+import { JsonLogger } from '../shared/observability/jsonLogger.js';
 import type { PollerSchedule } from '../shared/pollerSchedule.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import { createRedisClient } from '../shared/redisClient.js';
@@ -165,9 +164,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const seeded = seedUsers > 0 && (await isEmpty(sql)) ? (await seedProfiles(sql, seedUsers)).inserted : 0;
     if (seeded > 0) log(`seeded ${seeded} profiles`);
 
-    const logger = loggerPort(
-      new Logger({ serviceName: config.powertools.serviceName, logLevel: config.powertools.logLevel }),
-    );
+    const logger = new JsonLogger({
+      serviceName: config.powertools.serviceName,
+      logLevel: config.powertools.logLevel,
+    });
     const redis = createRedisClient({
       url: gateway.url,
       token: gatewayToken,

@@ -42,7 +42,12 @@ describe('loadConfig()', () => {
       prewarm: { batchSize: 500, pauseMs: 1500, windowDays: 7, source: 'activity' },
       auth: { readScope: 'users.read', writeScope: 'users.write' },
       audit: { sampleSize: 1000 },
-      powertools: { logLevel: 'INFO', serviceName: 'user-cache', metricsNamespace: 'NgomnaUserCache' },
+      powertools: {
+        logLevel: 'INFO',
+        serviceName: 'user-cache',
+        metricsNamespace: 'NgomnaUserCache',
+        metricsDisabled: false,
+      },
     });
   });
 

@@ -3,7 +3,7 @@
  * Secrets Lambda Extension (`local/secretsExtension.ts`), and the stand-in's own contract (paths, token
  * check, status codes, GetSecretValue JSON, TTL cache), so code that would break on Lambda breaks here.
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { loadConfig } from '../functions/config.js';
 import { buildDependencies } from '../functions/dependencies.js';
@@ -141,10 +141,8 @@ describe('buildDependencies() with secret ARNs', () => {
   beforeAll(async () => {
     t = await useTestRedis();
     ext.putSecret(upstashArn, { url: t.gateway.url, token: t.gateway.token });
-    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
   });
   afterAll(async () => {
-    vi.unstubAllEnvs();
     await t.cleanup();
   });
 
@@ -153,6 +151,7 @@ describe('buildDependencies() with secret ARNs', () => {
     CACHE_KEY_PREFIX: t.keyPrefix,
     REDIS_TIMEOUT_MS: '2000',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
     PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(ext.port),
     ...extra,
   });

@@ -29,7 +29,7 @@ export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
  * ESM bundles of CommonJS dependencies (pg) call `require` at run time, which ESM lacks:
  * esbuild's shim then throws "Dynamic require of … is not supported" unless a real one exists.
  */
-const REQUIRE_BANNER =
+export const REQUIRE_BANNER =
   "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 const SECRET_ENV: Record<SecretUse, string> = {
@@ -111,8 +111,10 @@ export class CacheFunction extends Construct {
         mainFields: ['module', 'main'],
         banner: REQUIRE_BANNER,
         // No function imports the AWS SDK (test/bundles.test.ts checks); should one ever do, it must use
-        // the copy the Node 24 runtime ships rather than bundle megabytes of it.
-        externalModules: ['@aws-sdk/*'],
+        // the copy the Node 24 runtime ships rather than bundle megabytes of it. `./native` is pg's
+        // libpq binding wrapper (8.5 KB), required only when `pg.native` is read, which nothing does:
+        // left out, its lazy getter finds no module and answers null.
+        externalModules: ['@aws-sdk/*', './native'],
       },
     });
   }
