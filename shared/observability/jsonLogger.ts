@@ -3,7 +3,6 @@
  * `timestamp`, `service`, the Lambda context's keys once `addContext` ran, then the extra keys), in about
  * 1 KB instead of its 20 KB and its share of every cold start. A suppressed level costs one comparison.
  */
-import type { Context } from 'aws-lambda';
 import type { Clock, LoggerPort } from '../ports.js';
 
 export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
@@ -29,6 +28,14 @@ export interface JsonLoggerOptions {
   clock?: Clock;
 }
 
+/** The fields of a Lambda `Context` the logger prints. */
+export interface LambdaContextFields {
+  awsRequestId: string;
+  functionName: string;
+  invokedFunctionArn: string;
+  memoryLimitInMB: string;
+}
+
 export class JsonLogger implements LoggerPort {
   readonly #serviceName: string;
   readonly #rank: number;
@@ -45,9 +52,7 @@ export class JsonLogger implements LoggerPort {
   }
 
   /** Adds the invocation's keys (request id, function) to every later line, as Powertools does. */
-  addContext(
-    context: Pick<Context, 'awsRequestId' | 'functionName' | 'invokedFunctionArn' | 'memoryLimitInMB'>,
-  ): void {
+  addContext(context: LambdaContextFields): void {
     this.#context = {
       cold_start: this.#coldStart,
       function_name: context.functionName,
