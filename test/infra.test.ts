@@ -11,7 +11,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { splitConnectionBudget } from '../infra/connectionBudget.js';
 import { CacheFunction, PROJECT_ROOT } from '../infra/constructs/cacheFunction.js';
 import { FORBIDDEN_ENV } from '../infra/constructs/environment.js';
@@ -130,6 +130,12 @@ function expectEncryptedTlsOnlyQueue(template: Template, queueId: string): void 
 }
 
 describe('UserCacheStack', () => {
+  // The shared default synthesis takes ~30 s on a loaded 2-CPU machine (cdk-nag included): paid once
+  // here, under its own timeout, instead of inside whichever test happens to run first.
+  beforeAll(() => {
+    synth();
+  }, 180_000);
+
   describe('HTTP API', () => {
     it('routes every API function behind the JWT authorizer with its read or write scope', () => {
       const { template, fnId } = synth();
@@ -433,6 +439,22 @@ describe('UserCacheStack', () => {
         // Only functions whose row names the database get its ARN (GET /cache/stats runs without it).
         const usesDatabase = (spec.secrets as readonly SecretUse[]).includes('database');
         expect(env.DATABASE_SECRET_ARN, spec.name).toBe(usesDatabase ? DB_SECRET_ARN : undefined);
+      }
+    });
+
+    it('gives every function the arm64 Parameters and Secrets extension, with a 30 s cache', () => {
+      const { template, fnId } = synth();
+      for (const spec of FUNCTIONS) {
+        const fn = lambdas(template)[fnId(spec.name)]!.Properties;
+        // The layer ARN is looked up per region in a mapping, under the arm64 build's key.
+        expect(JSON.stringify(fn.Layers), spec.name).toMatch(
+          /"Fn::FindInMap":\[".*",\{"Ref":"AWS::Region"\},"[^"]*arm64"\]/,
+        );
+        expect(envOf(template, fnId(spec.name)), spec.name).toMatchObject({
+          PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: '2773',
+          PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED: 'true',
+          SECRETS_MANAGER_TTL: '30',
+        });
       }
     });
 
