@@ -15,6 +15,7 @@ import { ConfigError } from '../shared/errors.js';
 import type { EventPublisher } from '../shared/eventPublisher.js';
 import { EmfMetrics } from '../shared/observability/emfMetrics.js';
 import { JsonLogger } from '../shared/observability/jsonLogger.js';
+import type { LoggerPort } from '../shared/ports.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import type { ProfileService } from '../shared/profileService.js';
 import { createRedisClient } from '../shared/redisClient.js';
