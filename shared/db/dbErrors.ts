@@ -12,8 +12,10 @@ const CONSTRAINT_CODES = new Set(['23514', '22001', '23502', '22021', '22P05']);
 /**
  * Returns the error to throw for a failed query. Typed errors pass through; `23505` (the only unique key
  * is `personnel.id`) becomes `AlreadyExistsError`; other constraint violations become
- * `ValidationError('INVALID_PROFILE')`; everything else (connection refused, `57014` statement timeout,
- * `57P01` admin shutdown, pool timeout…) is `DatabaseError`, code `DATABASE_UNAVAILABLE`, cause kept.
+ * `ValidationError('INVALID_PROFILE')`; everything else (connection refused, `53300` too many
+ * connections at `max_connections` or a role's `CONNECTION LIMIT`, the pool's connect timeout, `57014`
+ * statement timeout, `57P01` admin shutdown…) is `DatabaseError`, code `DATABASE_UNAVAILABLE`, cause
+ * kept: the API answers it 503 with `Retry-After` (docs/database.md).
  */
 export function mapDbError(error: unknown, operation: string, userId?: string): AppError {
   if (error instanceof AppError) return error;
