@@ -4,6 +4,7 @@
  * (URLs may carry passwords). `shared/` never reads `process.env`: handlers pass what they need down.
  */
 import * as z from 'zod/mini';
+import { shortestProfileTtlSeconds } from '../shared/cache/ttl.js';
 import { ConfigError } from '../shared/errors.js';
 import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
 import { LIMITS } from '../shared/profile.js';
@@ -111,15 +112,13 @@ export function loadConfig(env: Env = process.env): Config {
       port: get('PARAMETERS_SECRETS_EXTENSION_HTTP_PORT', int(1, 65_535)) ?? 2773,
       sessionToken: get('AWS_SESSION_TOKEN', z.string()),
     },
-    cache: {
+    cache: fenced({
       keyPrefix: get('CACHE_KEY_PREFIX', keyPrefix) ?? '',
       ttlSeconds: get('CACHE_TTL_SECONDS', int(1)) ?? 604_800,
       ttlJitter: get('CACHE_TTL_JITTER', fraction) ?? 0.05,
       negativeTtlSeconds: get('CACHE_NEGATIVE_TTL_SECONDS', int(1)) ?? 60,
-      // At least 2 h: the poller treats events older than (this TTL - 1 h) as invalidations, because an
-      // expired tombstone can no longer fence them; a shorter TTL would leave no window at all.
       tombstoneTtlSeconds: get('CACHE_TOMBSTONE_TTL_SECONDS', int(7_200)) ?? 604_800,
-    },
+    }),
     events: {
       stream: get('EVENTS_STREAM', name) ?? 'events:users',
       group: get('EVENTS_GROUP', name) ?? 'user-cache',
@@ -148,6 +147,27 @@ export function loadConfig(env: Env = process.env): Config {
     },
   };
 }
+
+/**
+ * Refuses TTLs that leave the poller no safe window. Events older than the shortest fence lifetime minus
+ * a margin are applied as invalidations (`maxSafeEventAgeMs` in shared/cache/ttl.ts), so no TTL, jitter or
+ * tombstone setting lets an older version land after a newer one expired. Below 2 h (margin + 1 h) every
+ * delayed event would only invalidate, the same floor as the tombstone TTL's. (The old threshold, tombstone
+ * TTL − 1 h clamped to 60 s, let a 1-hour profile TTL roll profiles back: issue 9.)
+ */
+function fenced<T extends Config['cache']>(cache: T): T {
+  const shortest = shortestProfileTtlSeconds(cache);
+  if (shortest < MIN_FENCE_SECONDS) {
+    throw configError(
+      'CACHE_TTL_SECONDS',
+      `CACHE_TTL_SECONDS × (1 − CACHE_TTL_JITTER) must be at least ${MIN_FENCE_SECONDS} s (the shortest profile TTL fences aged events)`,
+    );
+  }
+  return cache;
+}
+
+/** Same floor as CACHE_TOMBSTONE_TTL_SECONDS: the aged-event margin (1 h) plus one hour of window. */
+const MIN_FENCE_SECONDS = 7_200;
 
 /** The secret ARN, or both env values; never both sources (which one would win is a silent surprise). */
 function eitherSource(

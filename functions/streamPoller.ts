@@ -5,6 +5,7 @@
  * consuming and at most one applies (its writes are fenced by the lease). See docs/poller.md.
  */
 import type { Context } from 'aws-lambda';
+import { maxSafeEventAgeMs } from '../shared/cache/ttl.js';
 import { LeaseHeldError } from '../shared/errors.js';
 import { Lease } from '../shared/lease.js';
 import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
@@ -119,8 +120,8 @@ export function pollerDeps(d: PollerSources, overrides: PollerOverrides = {}): P
   const { clock, sleep } = overrides;
   const logger = overrides.logger ?? d.logger;
   const keyPrefix = overrides.keyPrefix ?? config.cache.keyPrefix;
-  // Events older than the tombstone TTL (minus an hour of margin) are applied as invalidations.
-  const maxEventAgeMs = Math.max(60_000, config.cache.tombstoneTtlSeconds * 1000 - 3_600_000);
+  // Events older than the shortest fence lifetime (minus a margin) are applied as invalidations.
+  const maxEventAgeMs = maxSafeEventAgeMs(config.cache);
   return {
     consumer: () =>
       new StreamConsumer({

@@ -50,7 +50,12 @@ export interface UnknownEvent {
   rawType: string;
 }
 
-const intString = z.string().check(z.regex(/^\d{1,16}$/, 'must be a non-negative integer'));
+// At most 16 digits, and then at most Number.MAX_SAFE_INTEGER: 9007199254740993 has 16 digits but no exact
+// double, so Number() would round it to a different version (and the cache's encoder refuses it later).
+const intString = z.string().check(
+  z.regex(/^\d{1,16}$/, 'must be a non-negative integer'),
+  z.refine((s) => Number.isSafeInteger(Number(s)), 'must be at most 9007199254740991'),
+);
 
 const payloadSchema = z.object({
   ...profileFieldsSchema.shape,
@@ -128,7 +133,11 @@ function normalizeType(raw: string): UserEventType | undefined {
 function optionalInt(value: string | undefined, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   if (!/^\d{1,16}$/.test(value)) throw invalid(`"${name}" must be a non-negative integer`);
-  return Number(value);
+  const n = Number(value);
+  // Past 2^53 the string has no exact number: the version would change in transit, and every fence
+  // comparison with it would be meaningless. Malformed, so dead-lettered at once.
+  if (!Number.isSafeInteger(n)) throw invalid(`"${name}" must be at most ${Number.MAX_SAFE_INTEGER}`);
+  return n;
 }
 
 function invalid(message: string, details?: Record<string, unknown>): ValidationError {

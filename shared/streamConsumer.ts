@@ -13,8 +13,8 @@
  */
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { writeFromRow } from './cache/writes.js';
-import { ConfigError, LeaseHeldError, LeaseLostError, UserCacheError } from './errors.js';
+import { type CacheWrite, type WriteOutcome, writeFromRow } from './cache/writes.js';
+import { ConfigError, LeaseHeldError, LeaseLostError, UserCacheError, ValidationError } from './errors.js';
 import { safeErrorText } from './errorText.js';
 import { type HandoverLeasePort, waitForLease } from './lease.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
@@ -32,6 +32,12 @@ import { type DeadLetter, StreamGroup } from './streamGroup.js';
 import type { UserCache } from './userCache.js';
 
 export type { PollReport, StreamConsumerOptions, StreamConsumerRedis } from './streamConsumerOptions.js';
+
+/** Dead-letter reasons of cache outcomes that no retry can change. */
+const REASONS = {
+  wrongType: 'wrong type: the cache key holds another type than a hash (a legacy or foreign writer)',
+  invalid: 'malformed: the cache refused the write',
+} as const;
 
 /** State of one `runFor`. */
 /**
@@ -263,14 +269,16 @@ export class StreamConsumer {
       }
     }
     if (writes.length > 0) {
-      const outcomes = await this.#cache.write(
-        writes.map((w) => w.plan.write),
-        this.#fence(),
-      );
+      const outcomes = await this.#write(writes.map((w) => w.plan.write));
       writes.forEach(({ entry, plan }, i) => {
         const outcome = outcomes[i] ?? 'unavailable';
         if (outcome === 'unavailable') {
           held.push(entry);
+          return;
+        }
+        // Deterministic: retrying cannot change the key's type, so the entry leaves in this run.
+        if (outcome === 'wrongType' || outcome === 'invalid') {
+          settled.dead.push({ entry, reason: REASONS[outcome], deliveries: 1 });
           return;
         }
         settled.ack.push(entry.id);
@@ -283,6 +291,29 @@ export class StreamConsumer {
     if (held.length > 0)
       this.#logger.warn('cache unavailable; entries stay pending', { entries: held.length });
     return held;
+  }
+
+  /**
+   * One fenced write for the batch. `planEntry` checked every write already; should the cache still refuse
+   * the batch as invalid (a rule it has and the plan lacks), each write is retried alone, so the bad one
+   * is dead-lettered (`invalid`) and its batch mates are applied in this same run.
+   */
+  async #write(writes: CacheWrite[]): Promise<Array<WriteOutcome | 'invalid'>> {
+    try {
+      return await this.#cache.write(writes, this.#fence());
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+    }
+    const outcomes: Array<WriteOutcome | 'invalid'> = [];
+    for (const write of writes) {
+      try {
+        outcomes.push((await this.#cache.write([write], this.#fence()))[0] ?? 'unavailable');
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        outcomes.push('invalid');
+      }
+    }
+    return outcomes;
   }
 
   /**
@@ -313,12 +344,24 @@ export class StreamConsumer {
     return true;
   }
 
-  /** Acknowledges, and dead-letters in the same MULTI; then counts and logs the dead letters. */
+  /**
+   * Copies dead letters, then acknowledges them with the rest (see StreamGroup.settle); counts and logs.
+   * A dead letter whose copy could not be written stays pending: a later claim tries again.
+   */
   async #settle({ ack, dead }: Settled, report: PollReport): Promise<void> {
     const { deadLetterStream, deadLetterMaxLen } = this.#o;
-    await this.#group.settle(ack, dead, deadLetterStream, deadLetterMaxLen, this.#clock());
-    report.deadLettered += dead.length;
+    const kept = await this.#group.settle(ack, dead, deadLetterStream, deadLetterMaxLen, this.#clock());
     for (const { entry, reason, deliveries } of dead) {
+      const failed = kept.get(entry.id);
+      if (failed !== undefined) {
+        this.#logger.error('dead-letter copy failed; entry stays pending', {
+          entryId: entry.id,
+          reason,
+          error: failed,
+        });
+        continue;
+      }
+      report.deadLettered++;
       this.#logger.error('event dead-lettered', { entryId: entry.id, reason, deliveries });
     }
   }

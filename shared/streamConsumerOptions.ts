@@ -2,6 +2,7 @@
  * Options and report of `StreamConsumer`: documented once, defaults applied and validated in one place.
  */
 import { randomUUID } from 'node:crypto';
+import { maxSafeEventAgeMs } from './cache/ttl.js';
 import { ConfigError } from './errors.js';
 import type { HandoverLeasePort } from './lease.js';
 import type { Clock, LoggerPort } from './ports.js';
@@ -34,8 +35,9 @@ export interface StreamConsumerOptions {
   /** An entry delivered this many times without an ack is dead-lettered at its next claim. @default 5 */
   maxDeliveries?: number;
   /**
-   * Events older than this are applied as invalidations: their tombstone fence may have expired. Keep it
-   * below the cache's tombstone TTL. @default 601200000 (7 days minus 1 hour)
+   * Events older than this are applied as invalidations: the newer version's fence may have expired. Pass
+   * `maxSafeEventAgeMs(ttls)` (cache/ttl.ts) of the cache's TTL settings; a larger value lets an aged
+   * event roll a profile back. @default 570960000 (the default TTLs: 7 d × 0.95 minus 1 h)
    */
   maxEventAgeMs?: number;
   /**
@@ -108,8 +110,6 @@ export interface PollReport {
   durationMs: number;
 }
 
-const DAY_MS = 86_400_000;
-
 /** Every option with its default, minus the injected ports. */
 export type ResolvedConsumerOptions = Required<
   Omit<StreamConsumerOptions, 'redis' | 'cache' | 'lease' | 'repository' | 'clock' | 'logger' | 'sleep'>
@@ -127,7 +127,9 @@ export function resolveConsumerOptions(options: StreamConsumerOptions): Resolved
     count: options.count ?? 100,
     claimIdleMs: options.claimIdleMs ?? 30_000,
     maxDeliveries: options.maxDeliveries ?? 5,
-    maxEventAgeMs: options.maxEventAgeMs ?? 7 * DAY_MS - 3_600_000,
+    maxEventAgeMs:
+      options.maxEventAgeMs ??
+      maxSafeEventAgeMs({ ttlSeconds: 604_800, ttlJitter: 0.05, tombstoneTtlSeconds: 604_800 }),
     startId: options.startId ?? '0',
     minPauseMs: options.minPauseMs ?? 50,
     maxPauseMs: options.maxPauseMs ?? 1_000,

@@ -3,7 +3,7 @@
  * deserialization is off, so replies are nested arrays of strings) and turning one entry into the cache
  * write that applies it.
  */
-import type { CacheWrite } from './cache/writes.js';
+import { assertWritable, type CacheWrite } from './cache/writes.js';
 import { ValidationError } from './errors.js';
 import { parseStreamEntry } from './events.js';
 import { parseUserProfile } from './profile.js';
@@ -73,32 +73,44 @@ export function entryTimeMs(id: string): number {
 export function planEntry(entry: StreamEntry, maxEventAgeMs: number, now: number): EntryPlan {
   if (entry.fields === null) return { action: 'gone' };
   try {
-    const event = parseStreamEntry(entry.fields);
-    if (event.type === 'unknown') return { action: 'skip' };
-    const eventTimeMs = event.occurredAt ?? entryTimeMs(entry.id);
-    const { userId, version } = event;
-    if (version !== undefined && now - eventTimeMs > maxEventAgeMs) {
-      return { action: 'write', write: { kind: 'invalidate', userId, version }, eventTimeMs };
-    }
-    if (version === undefined) {
-      return { action: 'write', write: { kind: 'invalidate', userId }, eventTimeMs, fromDatabase: true };
-    }
-    if (event.type === 'user.profile.deleted') {
-      return {
-        action: 'write',
-        write: { kind: 'deleted', userId, version, deletedAt: eventTimeMs },
-        eventTimeMs,
-      };
-    }
-    // Validated here, one by one: UserCache.write refuses a whole batch when one profile is invalid, and
-    // one bad entry must not hold up the others (a version of 0 passes the event parser but not this).
-    const profile = parseUserProfile(event.profile);
-    return { action: 'write', write: { kind: 'profile', profile }, eventTimeMs };
+    const plan = planEvent(entry.id, entry.fields, maxEventAgeMs, now);
+    // The cache's own checks, entry by entry: UserCache.write refuses a whole batch when one write is
+    // invalid, and one bad entry must never hold up (or crash) the others (issue 9: an unsafe version).
+    if (plan.action === 'write') assertWritable(plan.write);
+    return plan;
   } catch (error) {
     if (error instanceof ValidationError)
       return { action: 'deadLetter', reason: `malformed: ${error.message}` };
     throw error;
   }
+}
+
+function planEvent(
+  entryId: string,
+  fields: Record<string, string>,
+  maxEventAgeMs: number,
+  now: number,
+): EntryPlan {
+  const event = parseStreamEntry(fields);
+  if (event.type === 'unknown') return { action: 'skip' };
+  const eventTimeMs = event.occurredAt ?? entryTimeMs(entryId);
+  const { userId, version } = event;
+  if (version !== undefined && now - eventTimeMs > maxEventAgeMs) {
+    return { action: 'write', write: { kind: 'invalidate', userId, version }, eventTimeMs };
+  }
+  if (version === undefined) {
+    return { action: 'write', write: { kind: 'invalidate', userId }, eventTimeMs, fromDatabase: true };
+  }
+  if (event.type === 'user.profile.deleted') {
+    return {
+      action: 'write',
+      write: { kind: 'deleted', userId, version, deletedAt: eventTimeMs },
+      eventTimeMs,
+    };
+  }
+  // Validated here, one by one (a version of 0 passes the event parser but not this).
+  const profile = parseUserProfile(event.profile);
+  return { action: 'write', write: { kind: 'profile', profile }, eventTimeMs };
 }
 
 const META_FIELDS = new Set(['reason', 'sourceStream', 'sourceId', 'deliveries', 'deadLetteredAt']);

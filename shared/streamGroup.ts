@@ -57,8 +57,14 @@ export class StreamGroup {
   }
 
   /**
-   * XACK `ack`, and moves `dead` to `deadStream` (XADD … MAXLEN ~ then XACK) in the same MULTI, so an
-   * entry is never acknowledged without its dead-letter copy, nor copied twice by a retry.
+   * Copies each of `dead` to `deadStream` (XADD … MAXLEN ~), then XACKs `ack` and the dead letters whose
+   * copy was written. Never in one MULTI: Redis does not roll back, so a MULTI whose XADD fails at EXEC
+   * (Upstash's record or request size limit, a wrong-type key) still runs its XACK and the entry is gone
+   * without a copy (issue 9). A copy that fails is tried once more without the original fields (only
+   * the metadata, `reason` and `userId`); when that fails too, the entry is not acknowledged and stays
+   * pending for a later claim. A retry after a lost XACK reply may copy an entry twice: dead letters are
+   * at least once, never lost.
+   * Returns the dead letters left pending, with the error text of their copy.
    */
   async settle(
     ack: readonly string[],
@@ -66,23 +72,33 @@ export class StreamGroup {
     deadStream: string,
     deadMaxLen: number,
     now: number,
-  ) {
-    if (dead.length === 0) {
-      if (ack.length > 0) await this.#cmd(['XACK', this.stream, this.group, ...ack]);
-      return;
-    }
-    const tx = this.redis.multi();
+  ): Promise<Map<string, string>> {
+    const kept = new Map<string, string>();
+    const copied: string[] = [];
     for (const d of dead) {
-      const fields = deadLetterFields(d.entry, {
-        reason: d.reason,
-        stream: this.stream,
-        deliveries: d.deliveries,
-        now,
-      });
-      tx.xadd(deadStream, '*', fields, { trim: { type: 'MAXLEN', threshold: deadMaxLen, comparison: '~' } });
+      const meta = { reason: d.reason, stream: this.stream, deliveries: d.deliveries, now };
+      const error = await this.#copy(deadStream, deadMaxLen, deadLetterFields(d.entry, meta)).catch(
+        async () => {
+          const { userId } = d.entry.fields ?? {};
+          const slim = { id: d.entry.id, fields: { copy: 'partial', ...(userId ? { userId } : {}) } };
+          return this.#copy(deadStream, deadMaxLen, deadLetterFields(slim, meta)).catch((e: unknown) =>
+            e instanceof Error ? e.message : 'XADD failed',
+          );
+        },
+      );
+      if (typeof error === 'string') kept.set(d.entry.id, error);
+      else copied.push(d.entry.id);
     }
-    tx.xack(this.stream, this.group, [...ack, ...dead.map((d) => d.entry.id)]);
-    await this.#call(() => tx.exec());
+    const ids = [...ack, ...copied];
+    if (ids.length > 0) await this.#cmd(['XACK', this.stream, this.group, ...ids]);
+    return kept;
+  }
+
+  /** One dead-letter XADD; resolves to undefined once Redis has it. */
+  async #copy(deadStream: string, deadMaxLen: number, fields: Record<string, string>): Promise<undefined> {
+    const flat = Object.entries(fields).flat();
+    await this.#cmd(['XADD', deadStream, 'MAXLEN', '~', String(deadMaxLen), '*', ...flat]);
+    return undefined;
   }
 
   /** Pending entries idle at least `minIdleMs`, from `start` (`-` or `(id`), with delivery counts. */

@@ -244,8 +244,7 @@ export class UserCache {
     }
     return entries.map((entry, i) => {
       const code = Array.isArray(codes) ? Number(codes[i]) : Number.NaN;
-      const outcome: WriteOutcome =
-        code === 1 ? 'written' : code === 0 ? 'stale' : code === 2 ? 'noop' : 'unavailable';
+      const outcome: WriteOutcome = OUTCOME_OF_CODE[code] ?? 'unavailable';
       if (outcome === 'written') this.#stats.add(entry.kind === 'invalidate' ? 'invalidations' : 'sets');
       if (outcome === 'stale') this.#stats.add('staleRejected');
       return outcome;
@@ -339,6 +338,14 @@ export class UserCache {
     }
   }
 }
+
+/** FENCED_WRITE's per-key reply codes (see scripts.ts). */
+const OUTCOME_OF_CODE: Readonly<Record<number, WriteOutcome>> = {
+  0: 'stale',
+  1: 'written',
+  2: 'noop',
+  3: 'wrongType',
+};
 
 const LOOKUP_COUNTER: Record<CacheLookup['status'], Counter> = {
   hit: 'hits',

@@ -64,7 +64,7 @@ describe('loadConfig()', () => {
       ...LOCAL,
       REDIS_TIMEOUT_MS: ' 400 ',
       CACHE_KEY_PREFIX: 'staging:',
-      CACHE_TTL_SECONDS: '3600',
+      CACHE_TTL_SECONDS: '86400',
       CACHE_TTL_JITTER: '0.1',
       CACHE_NEGATIVE_TTL_SECONDS: '30',
       CACHE_TOMBSTONE_TTL_SECONDS: '86400',
@@ -86,7 +86,7 @@ describe('loadConfig()', () => {
       redisTimeoutMs: 400,
       cache: {
         keyPrefix: 'staging:',
-        ttlSeconds: 3600,
+        ttlSeconds: 86_400,
         ttlJitter: 0.1,
         negativeTtlSeconds: 30,
         tombstoneTtlSeconds: 86_400,

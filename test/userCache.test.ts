@@ -399,9 +399,9 @@ describe('UserCache', () => {
       };
       const c = cache({ logger: { debug: log, info: log, warn: log, error: log } });
       const id = newId();
-      // A key of the wrong type makes the script fail inside Redis: the error reply names the command.
+      // A key of the wrong type is reported per key (it used to fail the whole script with WRONGTYPE).
       await t.redis.set(`${t.keyPrefix}user:profile:${id}`, 'not a hash');
-      expect(await c.set(profile(id, 1, { fullName: 'Secret Ndzana' }))).toBe('unavailable');
+      expect(await c.set(profile(id, 1, { fullName: 'Secret Ndzana' }))).toBe('wrongType');
       t.gateway.setFaults({ mode: 'http503' });
       expect(await c.set(profile(newId(), 1, { fullName: 'Secret Ndzana' }))).toBe('unavailable');
       expect(lines.length).toBeGreaterThan(0);

@@ -36,7 +36,12 @@ export const FENCED_WRITE_SLOTS = 8;
  *   older than what is cached changes nothing (reported 0: the newer entry already supersedes it);
  * - DEL before HSET so marker fields of the previous state never linger; PEXPIRE in the same script, because
  *   an HSET alone keeps whatever TTL (or none) the key had.
- * Returns one integer per key: 1 written, 0 rejected as stale, 2 invalidation with nothing to invalidate.
+ * - a key that exists but is not a hash (a legacy or foreign writer's string, list…) is left as it is and
+ *   reported as 3: checked with TYPE before any hash command, because a WRONGTYPE error would abort the
+ *   whole script and fail every other key of the batch (issue 9). The caller decides per key (the poller
+ *   dead-letters that entry; reads of such a key already degrade to PostgreSQL).
+ * Returns one integer per key: 1 written, 0 rejected as stale, 2 invalidation with nothing to invalidate,
+ * 3 wrong type.
  */
 export const FENCED_WRITE = script(`
 local out = {}
@@ -46,9 +51,12 @@ for i = 1, #KEYS do
   local kind = ARGV[b + 1]
   local incoming = tonumber(ARGV[b + 2])
   local ttl = tonumber(ARGV[b + 3])
-  local stored = tonumber(redis.call('HGET', key, 'version'))
-  if stored == nil then stored = -1 end
-  if kind == 'i' then
+  local keyType = redis.call('TYPE', key)['ok']
+  local stored = -1
+  if keyType == 'hash' then stored = tonumber(redis.call('HGET', key, 'version')) or -1 end
+  if keyType ~= 'hash' and keyType ~= 'none' then
+    out[i] = 3
+  elseif kind == 'i' then
     if redis.call('EXISTS', key) == 0 and incoming < 0 then
       out[i] = 2
     elseif incoming >= 0 and incoming < stored then

@@ -16,9 +16,11 @@ export type CacheWrite =
 
 /**
  * `written`: applied. `stale`: a newer version was cached, nothing changed (the fence worked).
- * `noop`: an invalidation of an absent key. `unavailable`: Redis could not be reached; nothing is known.
+ * `noop`: an invalidation of an absent key. `wrongType`: the key holds something other than a hash (a
+ * legacy or foreign writer); it was left alone, deterministically, so retrying cannot help.
+ * `unavailable`: Redis could not be reached; nothing is known.
  */
-export type WriteOutcome = 'written' | 'stale' | 'noop' | 'unavailable';
+export type WriteOutcome = 'written' | 'stale' | 'noop' | 'wrongType' | 'unavailable';
 
 const KIND_CODE = { profile: 'p', deleted: 'd', negative: 'n', invalidate: 'i' } as const;
 
@@ -64,6 +66,15 @@ function slotsFor(entry: CacheWrite, now: number): { version: number; fields: st
         fields: ['', '', '', '', String(now)],
       };
   }
+}
+
+/**
+ * Throws the `ValidationError` that `encodeWrites` (and so `UserCache.write`) would throw for this entry,
+ * without encoding anything: the poller checks entries one by one, so one bad entry cannot fail a batch.
+ */
+export function assertWritable(entry: CacheWrite): void {
+  assertUserId(entry.kind === 'profile' ? entry.profile.userId : entry.userId);
+  slotsFor(entry, 0);
 }
 
 function checkVersion(version: number, min: number): number {
