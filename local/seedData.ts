@@ -58,8 +58,11 @@ export interface SeedOptions extends GenerateOptions {
 const DAY_MS = 86_400_000;
 
 /**
- * Bulk-inserts `count` generated profiles (version 1, no outbox rows: seeding is not a user change).
- * Existing ids are left alone, so re-running is harmless. Returns the number of rows inserted.
+ * Bulk-inserts `count` generated profiles (version 1). Existing ids are left alone, so re-running is
+ * harmless. Returns the number of rows inserted. The database's change capture writes a `created` outbox
+ * row for each (every writer's change gets one); the seed deletes those at once, since seeding is not a
+ * user change: its ids are new (nothing can be cached for them but a negative entry, which expires within
+ * a minute) and relaying 20,000 events would only make the poller re-cache what the prewarm writes.
  */
 export async function seedProfiles(
   sql: Sql,
@@ -100,6 +103,11 @@ export async function seedProfiles(
       ],
     );
     inserted += Number(rows[0]?.n ?? 0);
+    await sql.query(
+      `DELETE FROM outbox WHERE published_at IS NULL
+          AND event_type = 'user.profile.created' AND version = 1 AND user_id = ANY($1::text[])`,
+      [chunk.map((p) => p.id)],
+    );
   }
   return { inserted };
 }

@@ -13,7 +13,7 @@
  */
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { type CacheWrite, type WriteOutcome, writeFromRow } from './cache/writes.js';
+import { type CacheWrite, eventWriteFromRow, type WriteOutcome } from './cache/writes.js';
 import { ConfigError, LeaseHeldError, LeaseLostError, UserCacheError, ValidationError } from './errors.js';
 import { safeErrorText } from './errorText.js';
 import { type HandoverLeasePort, waitForLease } from './lease.js';
@@ -339,30 +339,33 @@ export class StreamConsumer {
     }
     for (const w of pending) {
       const userId = (w.plan.write as { userId: string }).userId;
-      w.plan = { ...w.plan, write: writeFromRow(userId, rows.get(userId)) };
+      w.plan = { ...w.plan, write: eventWriteFromRow(userId, rows.get(userId)) };
     }
     return true;
   }
 
   /**
    * Copies dead letters, then acknowledges them with the rest (see StreamGroup.settle); counts and logs.
-   * A dead letter whose copy could not be written stays pending: a later claim tries again.
+   * A dead letter whose copy could not be written stays pending (a later claim tries again) and fails
+   * the step like any Redis trouble, so the run counts it and backs off.
    */
   async #settle({ ack, dead }: Settled, report: PollReport): Promise<void> {
     const { deadLetterStream, deadLetterMaxLen } = this.#o;
     const kept = await this.#group.settle(ack, dead, deadLetterStream, deadLetterMaxLen, this.#clock());
     for (const { entry, reason, deliveries } of dead) {
-      const failed = kept.get(entry.id);
-      if (failed !== undefined) {
-        this.#logger.error('dead-letter copy failed; entry stays pending', {
-          entryId: entry.id,
-          reason,
-          error: failed,
-        });
-        continue;
-      }
+      if (kept.has(entry.id)) continue;
       report.deadLettered++;
       this.#logger.error('event dead-lettered', { entryId: entry.id, reason, deliveries });
+    }
+    const [first] = kept;
+    if (first) {
+      const [entryId, error] = first;
+      this.#logger.error('dead-letter copy failed; entries stay pending', {
+        entries: kept.size,
+        entryId,
+        error,
+      });
+      throw new UserCacheError('CACHE_UNAVAILABLE', `dead-letter copy failed: ${error}`);
     }
   }
 

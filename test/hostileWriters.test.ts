@@ -86,6 +86,63 @@ afterAll(async () => {
   await db.cleanup();
 });
 
+describe('1. another service hard-deletes and re-creates ids', () => {
+  it('a hard DELETE plus a versionless XADD no longer leaves the deleted profile cached', async () => {
+    const stream = newStream();
+    const { service, poll } = stack(stream);
+    const id = newId();
+    await service.createProfile(id, fields('Abena first'));
+    await service.updateProfile(id, fields('Abena second'));
+    await poll();
+    expect((await cache.get(id)).status).toBe('hit');
+
+    await db.sql.query('DELETE FROM personnel WHERE id = $1', [id]);
+    await xadd(stream, { event: 'deleted', userId: id });
+    await poll();
+
+    expect((await cache.get(id)).status).not.toBe('hit');
+    await expect(service.getProfile(id)).rejects.toMatchObject({ code: 'USER_NOT_FOUND' });
+  });
+
+  it('a re-created id never shows the previous incarnation, in the cache or through the API', async () => {
+    const stream = newStream();
+    const { service, poll } = stack(stream);
+    const id = newId();
+    await service.createProfile(id, fields('Previous Person'));
+    await service.updateProfile(id, fields('Previous Person'));
+    await poll();
+    await db.sql.query('DELETE FROM personnel WHERE id = $1', [id]);
+    await xadd(stream, { event: 'deleted', userId: id });
+    await poll();
+
+    const created = await service.createProfile(id, fields('New Person'));
+    await poll();
+
+    expect(created.version).toBeGreaterThan(2);
+    expect((await service.getProfile(id)).profile.fullName).toBe('New Person');
+    expect(await cache.get(id)).toMatchObject({ status: 'hit', profile: { fullName: 'New Person' } });
+  });
+
+  it('a plain SQL UPDATE or DELETE, with no XADD at all, reaches the cache in one poller run', async () => {
+    const stream = newStream();
+    const { service, poll } = stack(stream);
+    const [updated, deleted] = [newId(), newId()];
+    await service.createProfile(updated, fields('Before Update'));
+    await service.createProfile(deleted, fields('Before Delete'));
+    await poll();
+
+    await db.sql.query(`UPDATE personnel SET full_name = 'After Update' WHERE id = $1`, [updated]);
+    await db.sql.query('DELETE FROM personnel WHERE id = $1', [deleted]);
+    await poll();
+
+    expect(await cache.get(updated)).toMatchObject({
+      status: 'hit',
+      profile: { fullName: 'After Update', version: 2 },
+    });
+    expect(await cache.get(deleted)).toEqual({ status: 'deleted', version: 2 });
+  });
+});
+
 describe('2. an unsafe version', () => {
   it('is dead-lettered at once as malformed, and the run goes on with the other entries', async () => {
     const stream = newStream();

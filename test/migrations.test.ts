@@ -137,7 +137,6 @@ describe('migrate()', () => {
       ['an avatar over the limit', { avatar_url: `https://a.cm/${'a'.repeat(LIMITS.avatarMaxLength)}` }],
       ['a matricule with a space', { matricule: '712 345' }],
       ['a lower-case ministry', { ministere: 'minfop' }],
-      ['version 0', { version: 0 }],
     ])('reject %s', async (_label, change) => {
       const row = { ...valid, id: `chk_${Math.random().toString(36).slice(2, 10)}`, ...change };
 

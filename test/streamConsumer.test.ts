@@ -199,18 +199,21 @@ describe('StreamConsumer', () => {
         expect(await cache.set(v2)).toBe('stale');
       });
 
-      it('writes a tombstone or a negative entry when PostgreSQL has a deleted row or none', async () => {
+      it('writes a tombstone for a deleted row, and drops whatever is cached when there is no row', async () => {
         const stream = newStream();
         const [gone, never] = [newId(), newId()];
         await repository.create(gone, fields('Owona'));
         await repository.softDelete(gone);
+        await cache.set({ ...profile(never, 3), fullName: 'Ghost' });
         await xadd(stream, { event: 'deleted', userId: gone });
         await xadd(stream, { event: 'created', userId: never, payload: JSON.stringify(fields('Ghost')) });
 
         await consumer(stream, { repository }).runFor(1_000);
 
         expect(await cache.get(gone)).toEqual({ status: 'deleted', version: 2 });
-        expect(await cache.get(never)).toEqual({ status: 'negative' });
+        // A negative entry (version 0) would lose to the cached v3: an invalidation keeps only its fence.
+        expect(await cache.get(never)).toEqual({ status: 'miss' });
+        expect(await cache.set(profile(never, 2))).toBe('stale');
       });
 
       it('invalidates the user when it gives up on a versionless event after a long PostgreSQL outage', async () => {

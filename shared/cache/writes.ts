@@ -100,3 +100,14 @@ export function writeFromRow(userId: string, row: StoredProfile | null | undefin
   const { deletedAt: _deletedAt, ...profile } = row;
   return { kind: 'profile', profile };
 }
+
+/**
+ * The fenced write for a versionless event, from the row PostgreSQL has now. Like `writeFromRow`, except
+ * for an id with no row: a negative entry is version 0 and the fence would reject it, leaving a
+ * hard-deleted profile cached for its whole TTL (issue 9). An invalidation without a version drops
+ * whatever is cached and keeps its fence; the deletion's own versioned event (written by the database's
+ * change capture) follows through the outbox.
+ */
+export function eventWriteFromRow(userId: string, row: StoredProfile | null | undefined): CacheWrite {
+  return row ? writeFromRow(userId, row) : { kind: 'invalidate', userId };
+}

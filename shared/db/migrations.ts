@@ -5,6 +5,7 @@
  * validates first, the database is the backstop for anything that writes around it (scripts, psql).
  */
 import { LIMITS } from '../profile.js';
+import { CHANGE_CAPTURE_SQL } from './changeCapture.js';
 
 export interface Migration {
   /** Sortable and unique: `0001_name`. Stored in `schema_migrations.id`. */
@@ -62,4 +63,6 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX outbox_unpublished_idx ON outbox (id) WHERE published_at IS NULL;
     `,
   },
+  // Every writer's change gets a version and an outbox row in its own transaction (see changeCapture.ts).
+  { id: '0003_change_capture', sql: CHANGE_CAPTURE_SQL },
 ];
