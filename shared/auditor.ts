@@ -11,7 +11,7 @@ import type { Redis } from '@upstash/redis';
 import type { Clock } from './ports.js';
 import { systemClock } from './ports.js';
 import { LIMITS } from './profile.js';
-import type { ProfileRepository, StoredProfile } from './profileRepository.js';
+import type { ProfileRepository, StoredProfile, VersionFloor } from './profileRepository.js';
 import type { CacheLookup, UserCache } from './userCache.js';
 
 export type InconsistencyKind =
@@ -24,7 +24,11 @@ export type InconsistencyKind =
   /** Same version, different fields (a writer bypassed the fence). */
   | 'corrupt'
   /** The cache says "no such user" (negative entry) or "deleted" while PostgreSQL has a live, newer row. */
-  | 'hidden';
+  | 'hidden'
+  /** The cache serves a profile whose row no longer exists (hard-deleted by a writer) or never did. */
+  | 'orphaned'
+  /** The cache serves a previous incarnation of a re-created id: another person's profile. */
+  | 'foreign';
 
 export interface AuditFinding {
   userId: string;
@@ -53,7 +57,11 @@ export interface AuditReport {
 
 export interface ConsistencyAuditorOptions {
   cache: Pick<UserCache, 'batchGet' | 'keys'>;
-  repository: Pick<ProfileRepository, 'getMany'>;
+  /**
+   * `getVersionFloors` tells a previous incarnation's profile (`foreign`) from a stale one, and times a
+   * hard delete for the grace period; without it those count as `stale` and `orphaned` at once.
+   */
+  repository: Pick<ProfileRepository, 'getMany'> & Partial<Pick<ProfileRepository, 'getVersionFloors'>>;
   /** Needed only by `auditSample` (SCAN). */
   redis?: Pick<Redis, 'scan'>;
   /** Ids read per round trip. @default 500 */
@@ -131,9 +139,14 @@ export class ConsistencyAuditor {
 
   async #judge(ids: string[]): Promise<Array<[string, Verdict]>> {
     const cached = await this.#o.cache.batchGet(ids, { observe: false });
-    const rows = await this.#o.repository.getMany(ids);
+    const { repository } = this.#o;
+    const rows = await repository.getMany(ids);
+    const floors = repository.getVersionFloors ? await repository.getVersionFloors(ids) : new Map();
     const now = this.#o.clock();
-    return ids.map((id) => [id, judge(id, cached.get(id), rows.get(id), now, this.#o.graceMs)]);
+    return ids.map((id) => [
+      id,
+      judge(id, cached.get(id), rows.get(id), floors.get(id), now, this.#o.graceMs),
+    ]);
   }
 }
 
@@ -141,17 +154,18 @@ function judge(
   userId: string,
   lookup: CacheLookup | undefined,
   row: StoredProfile | undefined,
+  floor: VersionFloor | undefined,
   now: number,
   graceMs: number,
 ): Verdict {
   if (!lookup || lookup.status === 'unknown') return { kind: 'unknown' };
   if (lookup.status === 'miss') return { kind: 'notCached' };
   const dbVersion = row?.version ?? null;
-  const changedAt = row ? (row.deletedAt ?? row.updatedAt) : null;
+  // A hard-deleted row's time is its floor's (the deletion); an id that never existed has none.
+  const changedAt = row ? (row.deletedAt ?? row.updatedAt) : (floor?.changedAt ?? null);
   const bad = (kind: InconsistencyKind, cachedVersion: number | null): Verdict => {
     const ageMs = changedAt === null ? null : Math.max(0, now - changedAt);
-    if (ageMs !== null && ageMs < graceMs && kind !== 'ahead' && kind !== 'corrupt')
-      return { kind: 'inFlight' };
+    if (ageMs !== null && ageMs < graceMs && !ALWAYS_BAD.has(kind)) return { kind: 'inFlight' };
     return { kind: 'bad', finding: { userId, kind, cachedVersion, dbVersion, ageMs } };
   };
   switch (lookup.status) {
@@ -162,8 +176,10 @@ function judge(
       return lookup.version < row.version ? bad('hidden', lookup.version) : bad('ahead', lookup.version);
     case 'hit': {
       const p = lookup.profile;
-      if (!row) return bad('ahead', p.version);
+      if (!row) return bad('orphaned', p.version);
       if (p.version > row.version) return bad('ahead', p.version);
+      // At or below the floor: written before this incarnation was created, so someone else's data.
+      if (floor && p.version <= floor.version) return bad('foreign', p.version);
       if (row.deletedAt !== null) return bad('resurrected', p.version);
       if (p.version < row.version) return bad('stale', p.version);
       const same =
@@ -176,6 +192,9 @@ function judge(
   }
 }
 
+/** Kinds no event in flight explains: reported even inside the grace period. */
+const ALWAYS_BAD: ReadonlySet<InconsistencyKind> = new Set(['ahead', 'corrupt']);
+
 function emptyReport(): AuditReport {
   return {
     checked: 0,
@@ -184,7 +203,7 @@ function emptyReport(): AuditReport {
     unknown: 0,
     inFlight: 0,
     inconsistent: 0,
-    byKind: { stale: 0, resurrected: 0, ahead: 0, corrupt: 0, hidden: 0 },
+    byKind: { stale: 0, resurrected: 0, ahead: 0, corrupt: 0, hidden: 0, orphaned: 0, foreign: 0 },
     maxAgeMs: null,
     findings: [],
     durationMs: 0,

@@ -11,6 +11,7 @@ import {
   MARK_PUBLISHED,
   SELECT_PROFILE,
   SELECT_PROFILES,
+  SELECT_VERSION_FLOORS,
   SELECT_WRITE_STATE,
   SOFT_DELETE_PROFILE,
   TOUCH_ACTIVITY,
@@ -57,6 +58,12 @@ export interface OutboxEvent {
 
 /** The version a conditional write requires, or the versions of which it requires one (`[]`: none). */
 export type IfMatch = number | readonly number[];
+
+/** See `ProfileRepository.getVersionFloors`. */
+export interface VersionFloor {
+  version: number;
+  changedAt: number;
+}
 
 export interface WriteResult {
   profile: UserProfile;
@@ -137,6 +144,29 @@ export class ProfileRepository {
     const rows = await this.#run<ChangeRow>('softDelete', SOFT_DELETE_PROFILE, [id, ifMatch], id);
     if (!rows[0]) throw await this.#whyNoMatch(id, ifMatch);
     return { version: toInt(rows[0].version), event: toOutboxEvent(rows[0]) };
+  }
+
+  /**
+   * The version floor of each id (migration 0003): for an id with a row, its current incarnation's
+   * versions are all above `version` (0 for a first incarnation); for a hard-deleted id, `version` is its
+   * deletion's. `changedAt`: when it last changed. Ids never created since the migration are absent.
+   */
+  async getVersionFloors(ids: readonly string[]): Promise<Map<string, VersionFloor>> {
+    if (ids.length > LIMITS.cacheBatchMax) {
+      throw new ValidationError('BATCH_TOO_LARGE', `at most ${LIMITS.cacheBatchMax} ids per call`);
+    }
+    for (const id of ids) assertUserId(id);
+    const result = new Map<string, VersionFloor>();
+    if (ids.length === 0) return result;
+    const rows = await this.#run<{ id: string; version: unknown; changed_at: unknown }>(
+      'getVersionFloors',
+      SELECT_VERSION_FLOORS,
+      [[...new Set(ids)]],
+    );
+    for (const row of rows) {
+      result.set(row.id, { version: toInt(row.version), changedAt: toEpochMs(row.changed_at) });
+    }
+    return result;
   }
 
   /** Unpublished outbox events, lowest id first. Read-only: it neither claims nor counts attempts. */

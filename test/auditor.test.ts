@@ -64,7 +64,15 @@ describe('ConsistencyAuditor', () => {
 
       const report = await auditor(cache).auditIds([stale, resurrected, corrupt, ahead, hidden]);
       expect(report.inconsistent).toBe(5);
-      expect(report.byKind).toEqual({ stale: 1, resurrected: 1, corrupt: 1, ahead: 1, hidden: 1 });
+      expect(report.byKind).toEqual({
+        stale: 1,
+        resurrected: 1,
+        corrupt: 1,
+        ahead: 1,
+        hidden: 1,
+        orphaned: 0,
+        foreign: 0,
+      });
       const staleFinding = report.findings.find((f) => f.userId === stale)!;
       expect(staleFinding).toMatchObject({ kind: 'stale', cachedVersion: 1, dbVersion: 2 });
       expect(staleFinding.ageMs).toBeGreaterThanOrEqual(59_000);

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../functions/config.js';
 import { pollerDeps } from '../functions/streamPoller.js';
+import { ConsistencyAuditor } from '../shared/auditor.js';
 import { AGED_EVENT_MARGIN_MS, maxSafeEventAgeMs, TtlPolicy } from '../shared/cache/ttl.js';
 import { EventPublisher } from '../shared/eventPublisher.js';
 import { toStreamFields } from '../shared/events.js';
@@ -329,5 +330,42 @@ describe('5. aged events and the TTL jitter', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('the auditor and outside writers', () => {
+  it('counts a cached profile whose row was hard-deleted, or of a previous incarnation, as inconsistent', async () => {
+    const [orphan, reborn, stale] = [newId(), newId(), newId()];
+    for (const id of [orphan, reborn, stale]) await repository.create(id, fields('Audited Person'));
+    const old = (await repository.update(reborn, fields('Audited Person'))).profile;
+    const staleProfile = (await repository.getById(stale))!;
+    await repository.update(stale, fields('Audited Later'));
+    await cache.write([
+      { kind: 'profile', profile: (await repository.getById(orphan))! },
+      { kind: 'profile', profile: old },
+      { kind: 'profile', profile: staleProfile },
+    ]);
+    // Another service hard-deletes two rows (and re-creates one) while Redis did not hear of it.
+    await db.sql.query('DELETE FROM personnel WHERE id = ANY($1)', [[orphan, reborn]]);
+    await db.sql.query(
+      `INSERT INTO personnel (id, matricule, full_name, avatar_url, ministere) VALUES ($1, 'N-1', 'Someone Else', '', 'MINFI')`,
+      [reborn],
+    );
+    // Re-create at version 1 in the cache's eyes: the fence keeps the previous person's v2 there.
+    const auditor = new ConsistencyAuditor({
+      cache,
+      repository,
+      clock: () => Date.now() + 60_000,
+      sleep: async () => {},
+    });
+
+    const report = await auditor.auditIds([orphan, reborn, stale]);
+
+    expect(report).toMatchObject({ inconsistent: 3, byKind: { orphaned: 1, foreign: 1, stale: 1 } });
+    expect(report.findings.find((f) => f.userId === reborn)).toMatchObject({
+      kind: 'foreign',
+      cachedVersion: 2,
+      dbVersion: 4,
+    });
   });
 });

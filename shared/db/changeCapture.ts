@@ -20,19 +20,21 @@
 const MAX_VERSION = '9007199254740991';
 
 export const CHANGE_CAPTURE_SQL = `
-  -- One row per id ever created or deleted after this migration (and every id known before it): the
-  -- lowest version its next incarnation may take. Only INSERT and DELETE touch it, never an UPDATE.
+  -- One row per id created or hard-deleted since this migration (and per id deleted before it): the
+  -- version its current incarnation started above (0 for a first one), or, while the id has no row, the
+  -- version of its deletion. Only INSERT and DELETE touch it, never an UPDATE. The auditor reads it to
+  -- tell a previous incarnation's profile from a stale one.
   CREATE TABLE personnel_versions (
-    id      text   PRIMARY KEY,
-    version bigint NOT NULL CHECK (version BETWEEN 0 AND ${MAX_VERSION})
+    id         text        PRIMARY KEY,
+    version    bigint      NOT NULL CHECK (version BETWEEN 0 AND ${MAX_VERSION}),
+    changed_at timestamptz NOT NULL DEFAULT now()
   );
-  -- Existing rows and events keep their versions; a hard-deleted id whose events are still in the
-  -- outbox is re-created above them.
+  -- Existing rows keep their versions (and count as first incarnations); an id deleted by hand before
+  -- this migration, whose events are still in the outbox, is re-created above them.
   INSERT INTO personnel_versions (id, version)
-    SELECT id, max(version) FROM (
-      SELECT id, version FROM personnel
-      UNION ALL SELECT user_id, version FROM outbox
-    ) AS known GROUP BY id;
+    SELECT user_id, max(version) FROM outbox
+     WHERE NOT EXISTS (SELECT 1 FROM personnel p WHERE p.id = outbox.user_id)
+     GROUP BY user_id;
 
   -- The event of a version, once: lets the trigger skip the row our API's statement already wrote.
   CREATE UNIQUE INDEX outbox_user_version_idx ON outbox (user_id, version);
@@ -45,7 +47,7 @@ export const CHANGE_CAPTURE_SQL = `
       -- An upsert, not a SELECT: it waits for a concurrent DELETE of this id to commit (and then reads
       -- its floor) instead of missing its uncommitted row.
       INSERT INTO personnel_versions AS pv (id, version) VALUES (NEW.id, 0)
-        ON CONFLICT (id) DO UPDATE SET version = pv.version
+        ON CONFLICT (id) DO UPDATE SET version = pv.version, changed_at = now()
         RETURNING pv.version INTO floor_version;
       NEW.version := floor_version + 1;
       NEW.updated_at := now();
@@ -73,7 +75,7 @@ export const CHANGE_CAPTURE_SQL = `
   BEGIN
     IF TG_OP = 'DELETE' THEN
       INSERT INTO personnel_versions AS pv (id, version) VALUES (OLD.id, OLD.version + 1)
-        ON CONFLICT (id) DO UPDATE SET version = greatest(pv.version, EXCLUDED.version)
+        ON CONFLICT (id) DO UPDATE SET version = greatest(pv.version, EXCLUDED.version), changed_at = now()
         RETURNING pv.version INTO deleted_version;
       INSERT INTO outbox (event_type, user_id, version, occurred_at, payload)
         VALUES ('user.profile.deleted', OLD.id, deleted_version, now(), NULL)

@@ -86,3 +86,7 @@ export const LIST_ACTIVE_SINCE = `SELECT id FROM personnel
 /** $1 ids, $2 epoch ms. Activity is not a profile change: no version bump, no outbox row. */
 export const TOUCH_ACTIVITY = `UPDATE personnel SET last_active_at = to_timestamp($2::float8 / 1000)
   WHERE id = ANY($1::text[])`;
+
+/** $1 ids. The change-capture floors (migration 0003): where each id's current incarnation starts. */
+export const SELECT_VERSION_FLOORS = `SELECT id, version, changed_at FROM personnel_versions
+  WHERE id = ANY($1::text[])`;
