@@ -5,6 +5,7 @@
 import type { AuditReport } from '../../shared/auditor.js';
 import type { CacheStats } from '../../shared/userCache.js';
 import type { FaultPlan, FaultWindow } from './faults.js';
+import { type HostileWritersResult, hostileChecks } from './hostileWriters.js';
 import type { OutsideProducerResult } from './outsideProducer.js';
 import type { Sample, StaleRead } from './workload.js';
 
@@ -64,6 +65,8 @@ export interface FinalState {
   resurrected: string[];
   ledgerSize: number;
   deletedCount: number;
+  /** The outside writer that hard-deletes and re-creates ids, and the poison producer (issue 9). */
+  hostile: { result: HostileWritersResult; deadSources: string[] };
   quiescence: { reached: boolean; waitedMs: number; outboxUnpublished: number; pending: number; lag: number };
   events: {
     /** Highest per-slice p99 of the pollers' event lag (commit or XADD → cache write). */
@@ -275,6 +278,7 @@ export function evaluate(
       pass: final.events.outside.eventsLost.length === 0,
       detail: `${final.events.outside.updates} direct updates, ${final.events.outside.retriedEvents} events re-sent, ${final.events.outside.eventsLost.length} given up`,
     },
+    ...hostileChecks(final.hostile.result, new Set(final.hostile.deadSources)),
   ];
 }
 

@@ -26,12 +26,13 @@ import { StreamConsumer, type StreamConsumerRedis } from '../../shared/streamCon
 import { UserCache } from '../../shared/userCache.js';
 import { renderChart } from './chart.js';
 import { claimRecorder, type FaultWindow, pausableSql, planFaults, pollerTrap } from './faults.js';
+import { runHostileWriters } from './hostileWriters.js';
 import { runOutsideProducer } from './outsideProducer.js';
 import { type ChaosPoller, startChaosPoller } from './poller.js';
 import { buildReport, type ChaosReport, formatReport } from './report.js';
 import { runFaultSchedule } from './schedule.js';
 import { fetchStats, writeResults } from './setup.js';
-import { auditEverything, verifyLedger, waitForQuiescence } from './verify.js';
+import { auditEverything, deadLetterSources, verifyLedger, waitForQuiescence } from './verify.js';
 import { Ledger, runWorkload } from './workload.js';
 
 export interface ChaosOptions {
@@ -184,6 +185,16 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
       origin,
     });
 
+    const hostile = runHostileWriters({
+      sql,
+      xadd: (fields) => redis.xadd(stream, '*', fields),
+      plantLegacyKey: (id) => redis.exec(['SET', stack.cache.keys.profile(id), 'legacy writer']),
+      apiUrl: stack.apiUrl,
+      token: stack.token,
+      durationMs,
+      boundMs: options.maxStaleMs ?? 10_000,
+    });
+
     const schedule = runFaultSchedule({
       plan,
       now,
@@ -196,7 +207,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
       replacePoller: () => startPoller(recorder.redis, 'chaos-poller-2'),
     });
 
-    const [load, producer] = await Promise.all([workload, outside, schedule]);
+    const [load, producer, writers] = await Promise.all([workload, outside, hostile, schedule]);
     const trafficEnd = now();
     log(`traffic done: ${load.samples.length} requests; waiting for quiescence`);
 
@@ -211,6 +222,8 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
 
     const cacheStats = await fetchStats(stack.apiUrl, stack.token);
     const deadLettered = Number(await redis.exec(['XLEN', `${stream}:dead`]).catch(() => 0));
+    const deadSources = await deadLetterSources(redis, `${stream}:dead`);
+    await writers.verify();
     const auditCache = new UserCache({ redis, ...config.cache, trackActivity: false });
     const audit = await auditEverything({ cache: auditCache, repository, sql: db.sql });
     const verdict = await verifyLedger({
@@ -263,6 +276,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosResult>
         lostUpdates: verdict.lostUpdates,
         resurrected: verdict.resurrected,
         ledgerSize: load.ledger.entries.size,
+        hostile: { result: writers.result, deadSources },
         deletedCount: load.deleted.length,
         quiescence,
         events: {

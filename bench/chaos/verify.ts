@@ -81,12 +81,17 @@ export async function groupState(
   throw new Error(`consumer group ${group} not found on ${stream}`);
 }
 
-/** Every id in `personnel`, soft-deleted ones and created ones included, page by page. */
+/**
+ * Every id in `personnel`, soft-deleted ones and created ones included, and every id hard-deleted since
+ * the change capture (its `personnel_versions` floor), page by page: a profile still cached for a row
+ * that is gone must be audited too.
+ */
 export async function* allProfileIds(sql: SqlQueryable, pageSize = 1000): AsyncIterable<string[]> {
   let after = '';
   for (;;) {
     const { rows } = await sql.query<{ id: string }>(
-      'SELECT id FROM personnel WHERE id > $1 ORDER BY id LIMIT $2',
+      `SELECT id FROM (SELECT id FROM personnel UNION SELECT id FROM personnel_versions) AS ids
+        WHERE id > $1 ORDER BY id LIMIT $2`,
       [after, pageSize],
     );
     if (rows.length > 0) yield rows.map((r) => r.id);
@@ -98,7 +103,7 @@ export async function* allProfileIds(sql: SqlQueryable, pageSize = 1000): AsyncI
 /** The auditor over every profile. Nothing is in flight after quiescence, so no grace period. */
 export function auditEverything(o: {
   cache: Pick<UserCache, 'batchGet' | 'keys'>;
-  repository: Pick<ProfileRepository, 'getMany'>;
+  repository: Pick<ProfileRepository, 'getMany' | 'getVersionFloors'>;
   sql: SqlQueryable;
 }): Promise<AuditReport> {
   const auditor = new ConsistencyAuditor({
@@ -197,4 +202,18 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** The `sourceId` of every entry of the dead-letter stream. */
+export async function deadLetterSources(redis: Pick<Redis, 'exec'>, deadStream: string): Promise<string[]> {
+  const sources: string[] = [];
+  let start = '-';
+  for (;;) {
+    const page = (await redis.exec(['XRANGE', deadStream, start, '+', 'COUNT', '1000'])) as Array<
+      [string, string[]]
+    >;
+    for (const [, flat] of page) sources.push(String(flat[flat.indexOf('sourceId') + 1]));
+    if (page.length < 1000) return sources;
+    start = `(${page.at(-1)![0]}`;
+  }
 }
