@@ -19,6 +19,8 @@ export {
   type ConsistencyAuditorOptions,
   type InconsistencyKind,
 } from './auditor.js';
+/** The poller's `maxEventAgeMs` for given cache TTLs: past it an event only invalidates (docs/events.md). */
+export { AGED_EVENT_MARGIN_MS, type FenceLifetimes, maxSafeEventAgeMs } from './cache/ttl.js';
 export { type MigrateOptions, migrate } from './db/migrate.js';
 export { type Migration, migrations } from './db/migrations.js';
 export {
@@ -53,6 +55,7 @@ export {
   ProfileRepository,
   type ProfileRepositoryOptions,
   type StoredProfile,
+  type VersionFloor,
   type WriteResult,
 } from './profileRepository.js';
 export type { Sql, SqlQueryable } from './sql.js';
