@@ -39,9 +39,16 @@ export interface Config {
   };
   events: { stream: string; group: string; maxLen: number };
   poller: { budgetMs: number };
-  prewarm: { batchSize: number; pauseMs: number; windowDays: number; source: 'activity' | 'sql' };
+  prewarm: {
+    batchSize: number;
+    pauseMs: number;
+    windowDays: number;
+    source: 'activity' | 'sql';
+    deadlineMinutes: number;
+  };
   auth: { readScope: string; writeScope: string };
   audit: { sampleSize: number };
+  outbox: { retentionDays: number };
   powertools: { logLevel: LogLevel; serviceName: string; metricsNamespace: string; metricsDisabled: boolean };
 }
 
@@ -130,8 +137,11 @@ export function loadConfig(env: Env = process.env): Config {
       pauseMs: get('PREWARM_PAUSE_MS', int(0, 900_000)) ?? 1500,
       windowDays: get('PREWARM_WINDOW_DAYS', int(1, 365)) ?? 7,
       source: get('PREWARM_SOURCE', oneOf(['activity', 'sql'])) ?? 'activity',
+      deadlineMinutes: get('PREWARM_DEADLINE_MINUTES', int(1, 1_440)) ?? 150,
     },
-    audit: { sampleSize: get('AUDIT_SAMPLE_SIZE', int(1, 100_000)) ?? 1000 },
+    // 15,000 an hour: every one of 350,000 cached profiles is audited within a day (docs/scale.md).
+    audit: { sampleSize: get('AUDIT_SAMPLE_SIZE', int(1, 100_000)) ?? 15_000 },
+    outbox: { retentionDays: get('OUTBOX_RETENTION_DAYS', int(1, 3_650)) ?? 7 },
     auth: {
       readScope: get('AUTH_READ_SCOPE', name) ?? 'users.read',
       writeScope: get('AUTH_WRITE_SCOPE', name) ?? 'users.write',

@@ -1,13 +1,17 @@
 /**
- * Prewarm (EventBridge Scheduler, daily before the morning peak): loads recently active profiles into
- * the cache in paced batches. The source is PREWARM_SOURCE: `activity` (the cache's own sorted set of
- * recent readers) or `sql` (`personnel.last_active_at`). A Redis lease keeps it to one run at a time.
+ * Prewarm (EventBridge Scheduler, every 15 minutes from 04:00 UTC until the day's cycle is done): loads
+ * recently active profiles into the cache in paced batches, most recently active first, resuming at the
+ * checkpoint the previous invocation saved (a run after the cycle completed does nothing). The source is
+ * PREWARM_SOURCE: `activity` (the cache's own sorted set of recent readers) or `sql`
+ * (`personnel.last_active_at`). A Redis lease keeps it to one run at a time and fences the checkpoint.
  */
 import type { Context } from 'aws-lambda';
 import { RedisActivitySource, SqlActivitySource } from '../shared/activitySources.js';
+import { pruneActivity } from '../shared/cache/activity.js';
 import { LeaseHeldError } from '../shared/errors.js';
 import { Lease } from '../shared/lease.js';
 import type { Clock, LoggerPort } from '../shared/ports.js';
+import { RedisPrewarmCheckpoint } from '../shared/prewarmCheckpoint.js';
 import { Prewarmer, type PrewarmReport } from '../shared/prewarmer.js';
 import type { UserCache } from '../shared/userCache.js';
 import type { Config } from './config.js';
@@ -71,7 +75,13 @@ function record(metrics: MetricsPort, report: PrewarmReport): void {
   metrics.addMetric('PrewarmFailedBatches', 'Count', report.failedBatches);
   metrics.addMetric('PrewarmIncomplete', 'Count', report.complete ? 0 : 1);
   metrics.addMetric('PrewarmDuration', 'Milliseconds', report.durationMs);
+  // The cycle so far (warmed / active, across invocations), then its outcome once it is closed.
+  metrics.addMetric('PrewarmCoverage', 'Percent', round2(report.cycle.coverage * 100));
+  if (report.remaining !== null) metrics.addMetric('PrewarmRemaining', 'Count', report.remaining);
+  for (const cycle of report.closed) metrics.addMetric('PrewarmUncovered', 'Count', cycle.uncovered);
 }
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
 
 /** What `prewarmDeps()` reads: Lambda's `Dependencies`, or the local stack's own clients. */
 export interface PrewarmSources
@@ -100,10 +110,12 @@ export function prewarmDeps(d: PrewarmSources, overrides: PrewarmOverrides = {})
   const logger = overrides.logger ?? d.logger;
   const keyPrefix = overrides.keyPrefix ?? config.cache.keyPrefix;
   const source = overrides.source ?? config.prewarm.source;
-  const { batchSize, pauseMs, windowDays } = config.prewarm;
+  const { batchSize, pauseMs, windowDays, deadlineMinutes } = config.prewarm;
   return {
-    prewarmer: (budgetMs) =>
-      new Prewarmer({
+    prewarmer: (budgetMs) => {
+      // Renewed by every checkpoint save (one per batch); a killed run frees it within a minute.
+      const lease = new Lease({ redis, key: `${keyPrefix}user:prewarm:lease`, ttlMs: 60_000 });
+      return new Prewarmer({
         cache,
         repository: d.repository,
         source:
@@ -117,9 +129,13 @@ export function prewarmDeps(d: PrewarmSources, overrides: PrewarmOverrides = {})
         clock,
         sleep,
         logger,
-        // Renewed about every 20 s between batches; a killed run frees it within a minute.
-        lease: new Lease({ redis, key: `${keyPrefix}user:prewarm:lease`, ttlMs: 60_000 }),
-      }),
+        lease,
+        checkpoint: new RedisPrewarmCheckpoint({ redis, key: `${keyPrefix}user:prewarm:checkpoint`, lease }),
+        cycleDeadlineMs: deadlineMinutes * 60_000,
+        // Whatever the source: with PREWARM_SOURCE=sql nothing else prunes the activity set.
+        onCycleStart: (sinceMs) => pruneActivity(redis, cache.keys.activity, sinceMs),
+      });
+    },
     cache,
     logger,
     metrics: d.metrics,

@@ -25,7 +25,14 @@ try {
   clients = await openCliClients({ dataDir: values['data-dir'], redisTimeoutMs: 2_000 });
   const { sql, redis } = clients;
   const cache = new UserCache({ redis, ...config.cache, trackActivity: false });
-  const auditor = new ConsistencyAuditor({ cache, repository: new ProfileRepository({ sql }), redis });
+  // The Lambda's rotation key: a local sample continues the same walk through the keyspace.
+  const rotationKey = `${config.cache.keyPrefix}user:audit:rotation`;
+  const auditor = new ConsistencyAuditor({
+    cache,
+    repository: new ProfileRepository({ sql }),
+    redis,
+    rotationKey,
+  });
   console.error(`audit: ${clients.describe}`);
   let report: AuditReport;
   if (values.ids) report = await auditor.auditIds(values.ids.split(',').filter(Boolean));

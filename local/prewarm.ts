@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import { RedisActivitySource, SqlActivitySource } from '../shared/activitySources.js';
+import { pruneActivity } from '../shared/cache/activity.js';
 import { LeaseHeldError } from '../shared/errors.js';
 import { Lease } from '../shared/lease.js';
+import { RedisPrewarmCheckpoint } from '../shared/prewarmCheckpoint.js';
 import { Prewarmer, type PrewarmProgress } from '../shared/prewarmer.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import { UserCache } from '../shared/userCache.js';
@@ -17,8 +19,17 @@ const { values } = parseArgs({
     'batch-size': { type: 'string' },
     'pause-ms': { type: 'string' },
     'window-days': { type: 'string' },
+    // One budgeted invocation, like one Lambda run: it resumes at the checkpoint and stops after N ms.
+    'budget-ms': { type: 'string' },
+    // One final JSON line on stdout (scripts, the scale benchmark) instead of the pretty report.
+    json: { type: 'boolean', default: false },
   },
 });
+const budgetMs = values['budget-ms'] === undefined ? undefined : Number(values['budget-ms']);
+if (budgetMs !== undefined && !(Number.isSafeInteger(budgetMs) && budgetMs > 0)) {
+  console.error('prewarm: --budget-ms must be a positive whole number of milliseconds');
+  process.exit(2);
+}
 
 // One parser for every setting: flags override the matching env vars; credentials are handled below.
 const config = parseConfig();
@@ -48,6 +59,9 @@ try {
   const { batchSize, pauseMs, windowDays, source } = config.prewarm;
   console.error(`prewarm: ${db.describe}, source ${source}, batches of ${batchSize}, ${pauseMs} ms apart`);
 
+  const keyPrefix = config.cache.keyPrefix;
+  // The same lease and checkpoint keys as the Lambda: a local run resumes the day's cycle where it stopped.
+  const lease = new Lease({ redis, key: `${keyPrefix}user:prewarm:lease`, ttlMs: 60_000 });
   const prewarmer = new Prewarmer({
     cache,
     repository: new ProfileRepository({ sql: db.sql }),
@@ -58,16 +72,32 @@ try {
     batchSize,
     pauseMs,
     windowDays,
-    lease: new Lease({ redis, key: `${config.cache.keyPrefix}user:prewarm:lease`, ttlMs: 60_000 }),
+    budgetMs,
+    lease,
+    checkpoint: new RedisPrewarmCheckpoint({ redis, key: `${keyPrefix}user:prewarm:checkpoint`, lease }),
+    cycleDeadlineMs: config.prewarm.deadlineMinutes * 60_000,
+    onCycleStart: (sinceMs) => pruneActivity(redis, cache.keys.activity, sinceMs),
     onProgress: drawProgress,
   });
   const report = await prewarmer.run();
   await cache.flushStats();
   if (process.stderr.isTTY) process.stderr.write('\n');
-  console.log(JSON.stringify(report, null, 2));
-  exitCode = report.failedBatches === 0 && report.complete ? 0 : 1;
+  console.log(values.json ? JSON.stringify(report) : JSON.stringify(report, null, 2));
+  exitCode = report.failedBatches === 0 && (report.complete || budgetMs !== undefined) ? 0 : 1;
 } catch (error) {
   if (process.stderr.isTTY) process.stderr.write('\n');
+  // A skipped invocation is an answer too: the JSON line says nothing was warmed.
+  if (values.json && error instanceof LeaseHeldError) {
+    console.log(
+      JSON.stringify({
+        status: 'skipped',
+        reason: 'lease-held',
+        complete: false,
+        cached: 0,
+        remaining: null,
+      }),
+    );
+  }
   console.error(
     error instanceof LeaseHeldError
       ? 'prewarm: another prewarm holds the lease; try again when it is done'
@@ -79,7 +109,7 @@ try {
 process.exit(exitCode);
 
 function drawProgress(p: PrewarmProgress): void {
-  const done = p.cached + p.skippedFresh + p.notFound + p.errors;
+  const done = p.cycle.warmed + p.cycle.errors;
   const total = p.total ?? p.candidates;
   const share = total > 0 ? Math.min(1, done / total) : 1;
   const width = 30;

@@ -8,6 +8,7 @@
  * again after `recheckAfterMs`, and only a difference that persists is reported.
  */
 import type { Redis } from '@upstash/redis';
+import { AuditRotation, type RotationReport } from './auditRotation.js';
 import type { Clock } from './ports.js';
 import { systemClock } from './ports.js';
 import { LIMITS } from './profile.js';
@@ -62,8 +63,14 @@ export interface ConsistencyAuditorOptions {
    * hard delete for the grace period; without it those count as `stale` and `orphaned` at once.
    */
   repository: Pick<ProfileRepository, 'getMany'> & Partial<Pick<ProfileRepository, 'getVersionFloors'>>;
-  /** Needed only by `auditSample` (SCAN). */
-  redis?: Pick<Redis, 'scan'>;
+  /** Needed only by `auditSample` (SCAN, and the rotation hash). */
+  redis?: Pick<Redis, 'scan' | 'exec'>;
+  /**
+   * Hash where `auditSample` saves its SCAN cursor, so each run continues where the last one stopped and
+   * successive runs rotate through the whole keyspace (without it, every run starts at cursor 0).
+   * @default undefined (no rotation: each sample starts at cursor 0)
+   */
+  rotationKey?: string;
   /** Ids read per round trip. @default 500 */
   batchSize?: number;
   /** A difference whose database change is younger than this is an event still in flight. @default 5000 */
@@ -81,7 +88,8 @@ type Verdict =
   | { kind: 'bad'; finding: AuditFinding };
 
 export class ConsistencyAuditor {
-  readonly #o: Required<Omit<ConsistencyAuditorOptions, 'redis'>> & Pick<ConsistencyAuditorOptions, 'redis'>;
+  readonly #o: Required<Omit<ConsistencyAuditorOptions, 'redis' | 'rotationKey'>> &
+    Pick<ConsistencyAuditorOptions, 'redis' | 'rotationKey'>;
 
   constructor(options: ConsistencyAuditorOptions) {
     this.#o = {
@@ -115,15 +123,25 @@ export class ConsistencyAuditor {
     return report;
   }
 
-  /** Audits up to `n` cached profiles found by SCAN (Redis' own hash order: a cheap, spread sample). */
-  async auditSample(n: number): Promise<AuditReport> {
+  /**
+   * Audits about `n` cached profiles found by SCAN (Redis' own hash order: a cheap, spread sample). With
+   * `rotationKey`, the scan resumes at the cursor the previous run saved, so runs rotate through the
+   * whole keyspace (see `auditRotation.ts`); every key of the SCAN replies consumed is audited (a few
+   * more than `n`), because the saved cursor moves past all of them.
+   */
+  async auditSample(n: number): Promise<AuditReport & { rotation?: RotationReport }> {
     const redis = this.#o.redis;
     if (!redis) throw new Error('auditSample needs the redis option');
     const prefix = this.#o.cache.keys.profile('');
+    const rotation = this.#o.rotationKey
+      ? new AuditRotation(redis, this.#o.rotationKey, this.#o.clock)
+      : undefined;
+    const start = (await rotation?.load()) ?? undefined;
     const ids = new Set<string>();
-    let cursor = '0';
+    let cursor = start?.cursor ?? '0';
+    let wrapped = false;
     do {
-      const [next, keys] = (await redis.scan(cursor, { match: `${prefix}*`, count: 500 })) as [
+      const [next, keys] = (await redis.scan(cursor, { match: `${prefix}*`, count: 1_000 })) as [
         string,
         string[],
       ];
@@ -131,10 +149,13 @@ export class ConsistencyAuditor {
       for (const key of keys) {
         const id = key.slice(prefix.length);
         // A foreign key under the prefix (a legacy id format) must not make the whole audit throw.
-        if (ids.size < n && LIMITS.userIdPattern.test(id)) ids.add(id);
+        if (LIMITS.userIdPattern.test(id)) ids.add(id);
       }
-    } while (cursor !== '0' && ids.size < n);
-    return this.auditIds(ids);
+      wrapped = cursor === '0';
+    } while (!wrapped && ids.size < n);
+    const report = await this.auditIds(ids);
+    if (!rotation) return report;
+    return { ...report, rotation: await rotation.advance(start, cursor, ids.size, wrapped) };
   }
 
   async #judge(ids: string[]): Promise<Array<[string, Verdict]>> {

@@ -1,11 +1,16 @@
 /**
- * Prewarmer: loads the profiles of recently active users into the cache ahead of the morning peak, in
- * batches: ONE `getMany` query and ONE fenced cache write per batch, with a pause between batches so
- * PostgreSQL and Redis keep serving live traffic.
+ * Prewarmer: loads the profiles of recently active users into the cache ahead of the morning peak, most
+ * recently active first, in batches: ONE source page, ONE `getMany` query and ONE fenced cache write per
+ * batch, with a pause between batches so PostgreSQL and Redis keep serving live traffic.
+ *
+ * A day's walk is a cycle that may span several invocations: after every batch the cursor and the
+ * cycle's totals are saved to a checkpoint fenced by the prewarm lease (`prewarmCheckpoint.ts`), and the
+ * next invocation resumes there. A new UTC day starts a new cycle from the top.
  *
  * It can never overwrite a newer profile or resurrect a deleted one: every write goes through the version
  * fence, so a profile the API changed while the batch was in flight comes back `stale` and is left alone.
- * Rows deleted in PostgreSQL are written as tombstones.
+ * Rows deleted in PostgreSQL are written as tombstones. Rewriting a batch (a resumed run redoing the batch
+ * after the last save) is harmless for the same reason.
  */
 
 import { setTimeout as delay } from 'node:timers/promises';
@@ -15,6 +20,16 @@ import { ConfigError, UserCacheError } from './errors.js';
 import { safeErrorText } from './errorText.js';
 import { type LeasePort, withLease } from './lease.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
+import {
+  coverageOf,
+  MemoryPrewarmCheckpoint,
+  newCycle,
+  type PrewarmCheckpointStore,
+  type PrewarmCycle,
+  remainingOf,
+  uncoveredOf,
+  utcDay,
+} from './prewarmCheckpoint.js';
 import { LIMITS, parseUserProfile } from './profile.js';
 import type { ProfileRepository } from './profileRepository.js';
 import type { UserCache } from './userCache.js';
@@ -23,7 +38,7 @@ export interface PrewarmerOptions {
   cache: Pick<UserCache, 'write'>;
   repository: Pick<ProfileRepository, 'getMany'>;
   source: ActiveUserSource;
-  /** Ids per batch (one query, one cache write). At most 1000. @default 500 */
+  /** Ids per batch (one page, one query, one cache write). At most 1000. @default 500 */
   batchSize?: number;
   /** Pause between two batches (none after the last). @default 1500 */
   pauseMs?: number;
@@ -31,12 +46,28 @@ export interface PrewarmerOptions {
   windowDays?: number;
   /**
    * Stop starting batches after this long (a Lambda must end before its timeout). The report then says
-   * `complete: false`; the next run starts over, and rewriting the same versions is harmless.
+   * `complete: false` and the next run resumes at the checkpoint.
    * @default Infinity
    */
   budgetMs?: number;
   /** When set, `run` holds this lease (throws `LeaseHeldError` when another prewarm has it). */
   lease?: LeasePort;
+  /**
+   * Where the cycle's cursor and totals are kept between invocations. A `RedisPrewarmCheckpoint` must be
+   * built on the same lease (its saves are fenced by the lease token and renew it).
+   * @default a MemoryPrewarmCheckpoint (every run is a whole new cycle)
+   */
+  checkpoint?: PrewarmCheckpointStore;
+  /**
+   * A cycle not complete this long after it began is reported short (`closed` in the report, once):
+   * the alarm fires then, instead of waiting for the next day's cycle. Later runs still carry on.
+   * @default 9000000 (2.5 hours)
+   */
+  cycleDeadlineMs?: number;
+  /** The cycle a time belongs to. @default the UTC day */
+  cycleOf?: (nowMs: number) => string;
+  /** Called when a new cycle starts, with its window start: prunes the activity set whatever the source. */
+  onCycleStart?: (sinceMs: number) => Promise<unknown>;
   /** Called after every batch with the totals so far (and `total` when the source can count). */
   onProgress?: (progress: PrewarmProgress) => void;
   /** @default Date.now */
@@ -47,10 +78,11 @@ export interface PrewarmerOptions {
   logger?: LoggerPort;
 }
 
+/** This invocation's work, and where its cycle stands. */
 export interface PrewarmReport {
-  /** Ids the source yielded. */
+  /** Ids the source yielded to this invocation. */
   candidates: number;
-  /** Profiles and tombstones written. */
+  /** Profiles and tombstones written by this invocation. */
   cached: number;
   /** Left alone by the fence: the cache already held a newer version (or a newer tombstone). */
   skippedFresh: number;
@@ -60,66 +92,78 @@ export interface PrewarmReport {
   errors: number;
   failedBatches: number;
   batches: number;
-  /** False when the budget ran out, the lease was lost or the source failed before the end. */
+  /** True when the cycle's walk is done (by this invocation or an earlier one). */
   complete: boolean;
+  /** Active users the cycle has not walked yet (0 when complete; null when the source cannot count). */
+  remaining: number | null;
+  /** The cycle's totals so far, across invocations. */
+  cycle: {
+    id: string;
+    active: number | null;
+    warmed: number;
+    errors: number;
+    invocations: number;
+    /** warmed / (warmed + errors + remaining), in [0, 1]. */
+    coverage: number;
+  };
+  /**
+   * The cycles this invocation closed (usually none): one completed, passed its deadline incomplete, or
+   * was found unfinished when the next day's began. `uncovered` > 0 is what the alarm fires on.
+   */
+  closed: Array<{ cycle: string; uncovered: number; coverage: number }>;
+  /** Why it stopped early, when it did. */
+  stoppedBy?: 'budget' | 'lease-lost' | 'source-failed' | 'checkpoint-failed';
   durationMs: number;
 }
 
 export interface PrewarmProgress extends PrewarmReport {
-  /** What the source expects to yield, when it can count. */
+  /** What the cycle expects to walk, when the source can count. */
   total: number | undefined;
 }
 
 type BatchCounts = Pick<PrewarmReport, 'cached' | 'skippedFresh' | 'notFound' | 'errors'>;
+type Stop = NonNullable<PrewarmReport['stoppedBy']>;
 
 const DAY_MS = 86_400_000;
 
 export class Prewarmer {
-  readonly #cache: Pick<UserCache, 'write'>;
-  readonly #repository: Pick<ProfileRepository, 'getMany'>;
-  readonly #source: ActiveUserSource;
-  readonly #batchSize: number;
-  readonly #pauseMs: number;
-  readonly #windowMs: number;
-  readonly #budgetMs: number;
-  readonly #lease: LeasePort | undefined;
-  readonly #onProgress: ((progress: PrewarmProgress) => void) | undefined;
-  readonly #clock: Clock;
-  readonly #sleep: (ms: number) => Promise<void>;
-  readonly #logger: LoggerPort;
+  readonly #o: Required<Omit<PrewarmerOptions, 'lease' | 'onProgress' | 'onCycleStart'>> &
+    Pick<PrewarmerOptions, 'lease' | 'onProgress' | 'onCycleStart'>;
 
   constructor(options: PrewarmerOptions) {
-    this.#cache = options.cache;
-    this.#repository = options.repository;
-    this.#source = options.source;
-    this.#batchSize = options.batchSize ?? 500;
-    this.#pauseMs = options.pauseMs ?? 1500;
-    this.#windowMs = (options.windowDays ?? 7) * DAY_MS;
-    this.#budgetMs = options.budgetMs ?? Number.POSITIVE_INFINITY;
-    this.#lease = options.lease;
-    this.#onProgress = options.onProgress;
-    this.#clock = options.clock ?? systemClock;
-    this.#sleep = options.sleep ?? ((ms) => delay(ms));
-    this.#logger = options.logger ?? silentLogger;
-    const { batchSize, pauseMs, windowDays } = options;
-    if (batchSize !== undefined && !isInt(batchSize, 1, LIMITS.cacheBatchMax)) {
+    this.#o = {
+      batchSize: 500,
+      pauseMs: 1500,
+      windowDays: 7,
+      budgetMs: Number.POSITIVE_INFINITY,
+      checkpoint: new MemoryPrewarmCheckpoint(),
+      cycleDeadlineMs: 9_000_000,
+      cycleOf: utcDay,
+      clock: systemClock,
+      sleep: (ms) => delay(ms),
+      logger: silentLogger,
+      ...stripUndefined(options),
+    };
+    const { batchSize, pauseMs, windowDays, budgetMs, cycleDeadlineMs } = this.#o;
+    if (!isInt(batchSize, 1, LIMITS.cacheBatchMax)) {
       throw new ConfigError(`batchSize must be an integer from 1 to ${LIMITS.cacheBatchMax}`);
     }
-    if (pauseMs !== undefined && !isInt(pauseMs, 0))
-      throw new ConfigError('pauseMs must be a non-negative integer');
-    if (windowDays !== undefined && !(windowDays > 0)) throw new ConfigError('windowDays must be positive');
-    if (!(this.#budgetMs > 0)) throw new ConfigError('budgetMs must be positive');
+    if (!isInt(pauseMs, 0)) throw new ConfigError('pauseMs must be a non-negative integer');
+    if (!(windowDays > 0)) throw new ConfigError('windowDays must be positive');
+    if (!(budgetMs > 0)) throw new ConfigError('budgetMs must be positive');
+    if (!(cycleDeadlineMs > 0)) throw new ConfigError('cycleDeadlineMs must be positive');
   }
 
-  /** Warms every active user once. Never throws for a failing batch; see `PrewarmReport`. */
+  /** Warms the cycle's next users until it is complete or the budget ends. Never throws for a failing batch. */
   async run(): Promise<PrewarmReport> {
-    return this.#lease ? withLease(this.#lease, () => this.#run(this.#lease)) : this.#run(undefined);
+    const { lease } = this.#o;
+    return lease ? withLease(lease, () => this.#run(lease)) : this.#run(undefined);
   }
 
   async #run(lease: LeasePort | undefined): Promise<PrewarmReport> {
-    const started = this.#clock();
-    const since = started - this.#windowMs;
-    const report: PrewarmReport = {
+    const o = this.#o;
+    const started = o.clock();
+    const work: BatchCounts & Pick<PrewarmReport, 'candidates' | 'failedBatches' | 'batches'> = {
       candidates: 0,
       cached: 0,
       skippedFresh: 0,
@@ -127,50 +171,111 @@ export class Prewarmer {
       errors: 0,
       failedBatches: 0,
       batches: 0,
-      complete: true,
-      durationMs: 0,
     };
-    const total = this.#onProgress && this.#source.countActive ? await this.#count(since) : undefined;
+    const closed: PrewarmReport['closed'] = [];
+    const close = (s: PrewarmCycle) => {
+      s.closed = true;
+      closed.push({ cycle: s.cycle, uncovered: uncoveredOf(s), coverage: coverageOf(s) });
+    };
+    const report = (s: PrewarmCycle, stoppedBy?: Stop): PrewarmReport => ({
+      ...work,
+      complete: s.complete,
+      remaining: remainingOf(s),
+      cycle: {
+        id: s.cycle,
+        active: s.active,
+        warmed: s.cached + s.skippedFresh,
+        errors: s.errors,
+        invocations: s.invocations,
+        coverage: coverageOf(s),
+      },
+      closed: [...closed],
+      ...(stoppedBy ? { stoppedBy } : {}),
+      durationMs: o.clock() - started,
+    });
+
+    let state = await o.checkpoint.load();
+    const cycleId = o.cycleOf(started);
+    if (!state || state.cycle !== cycleId) {
+      // Yesterday's cycle never completed nor hit its deadline while a run was there: report it now.
+      if (state && !state.closed) close(state);
+      const sinceMs = started - o.windowDays * DAY_MS;
+      await o.onCycleStart?.(sinceMs).catch((error: unknown) => {
+        o.logger.warn('prewarm cycle-start hook failed', { error: safeErrorText(error) });
+      });
+      state = newCycle(cycleId, started, sinceMs, (await this.#count(sinceMs)) ?? null);
+    }
+    if (state.complete) return report(state);
+    const s = state;
+    s.invocations++;
+    const total = s.active ?? undefined;
     let lastRenew = started;
 
-    // Returns false when the run must stop before this batch (budget, lease).
-    const runBatch = async (ids: string[]): Promise<boolean> => {
-      if (report.batches > 0) await this.#sleep(this.#pauseMs);
-      if (this.#clock() - started >= this.#budgetMs) return false;
-      if (lease && this.#clock() - lastRenew >= lease.ttlMs / 3) {
-        if (!(await lease.renew().catch(() => false))) {
-          this.#logger.warn('prewarm lease lost; stopping');
-          return false;
-        }
-        lastRenew = this.#clock();
+    const finish = async (stoppedBy?: Stop): Promise<PrewarmReport> => {
+      if (!s.complete && !s.closed && o.clock() - s.startedAt >= o.cycleDeadlineMs) close(s);
+      // The last save carries `closed` (and the invocation count when no batch ran).
+      if (stoppedBy !== 'lease-lost' && stoppedBy !== 'checkpoint-failed') {
+        if (!(await this.#save(s))) return report(s, 'lease-lost');
       }
-      report.batches++;
-      const counts = await this.#batchWithRetry(ids);
-      if (counts) add(report, counts);
-      else {
-        report.failedBatches++;
-        report.errors += ids.length;
-      }
-      this.#onProgress?.({ ...report, durationMs: this.#clock() - started, total });
-      return true;
+      return report(s, stoppedBy);
     };
 
-    const buffer: string[] = [];
-    try {
-      for await (const page of this.#source.activeUserIds(since)) {
-        report.candidates += page.length;
-        buffer.push(...page);
-        while (buffer.length >= this.#batchSize) {
-          if (!(await runBatch(buffer.splice(0, this.#batchSize)))) return stop(report, started, this.#clock);
+    for (;;) {
+      if (work.batches > 0) await o.sleep(o.pauseMs);
+      if (o.clock() - started >= o.budgetMs) return finish('budget');
+      // Without a checkpoint (which renews the lease on every save), renew it here.
+      if (
+        lease &&
+        o.checkpoint instanceof MemoryPrewarmCheckpoint &&
+        o.clock() - lastRenew >= lease.ttlMs / 3
+      ) {
+        if (!(await lease.renew().catch(() => false))) {
+          o.logger.warn('prewarm lease lost; stopping');
+          return report(s, 'lease-lost');
         }
+        lastRenew = o.clock();
       }
-      if (buffer.length > 0 && !(await runBatch(buffer))) return stop(report, started, this.#clock);
-    } catch (error) {
-      this.#logger.error('prewarm source failed; stopping', { error: safeErrorText(error) });
-      return stop(report, started, this.#clock);
+      let page: Awaited<ReturnType<ActiveUserSource['page']>>;
+      try {
+        page = await o.source.page(s.sinceMs, s.cursor, o.batchSize);
+      } catch (error) {
+        o.logger.error('prewarm source failed; stopping', { error: safeErrorText(error) });
+        return finish('source-failed');
+      }
+      if (page.ids.length > 0) {
+        work.batches++;
+        s.batches++;
+        work.candidates += page.ids.length;
+        s.walked += page.ids.length;
+        const counts = await this.#batchWithRetry(page.ids);
+        if (!counts) work.failedBatches++;
+        const c = counts ?? { cached: 0, skippedFresh: 0, notFound: 0, errors: page.ids.length };
+        add(work, c);
+        add(s, c);
+      }
+      s.cursor = page.next;
+      if (page.next === undefined) {
+        s.complete = true;
+        close(s);
+      }
+      const saved = await this.#save(s);
+      if (!saved) {
+        o.logger.warn('prewarm lease lost (checkpoint refused); stopping');
+        return report(s, 'lease-lost');
+      }
+      if (page.ids.length > 0) o.onProgress?.({ ...report(s), total });
+      if (s.complete) return report(s);
     }
-    report.durationMs = this.#clock() - started;
-    return report;
+  }
+
+  /** False when the lease was lost or Redis failed (the run stops; the next one resumes at the last save). */
+  async #save(state: PrewarmCycle): Promise<boolean> {
+    try {
+      return await this.#o.checkpoint.save(state);
+    } catch (error) {
+      this.#o.logger.warn('prewarm checkpoint save failed', { error: safeErrorText(error) });
+      return false;
+    }
   }
 
   /** One retry after a pause; undefined when both attempts failed (the run goes on). */
@@ -179,8 +284,12 @@ export class Prewarmer {
       try {
         return await this.#batch(ids);
       } catch (error) {
-        this.#logger.warn('prewarm batch failed', { attempt, ids: ids.length, error: safeErrorText(error) });
-        if (attempt === 1) await this.#sleep(this.#pauseMs);
+        this.#o.logger.warn('prewarm batch failed', {
+          attempt,
+          ids: ids.length,
+          error: safeErrorText(error),
+        });
+        if (attempt === 1) await this.#o.sleep(this.#o.pauseMs);
       }
     }
     return undefined;
@@ -193,7 +302,7 @@ export class Prewarmer {
       if (!valid) counts.errors++;
       return valid;
     });
-    const stored = await this.#repository.getMany(ids);
+    const stored = await this.#o.repository.getMany(ids);
     const writes: CacheWrite[] = [];
     for (const id of ids) {
       const row = stored.get(id);
@@ -206,11 +315,11 @@ export class Prewarmer {
         } catch (error) {
           // UserCache.write would refuse the whole batch for one invalid row: skip just that one.
           counts.errors++;
-          this.#logger.warn('prewarm skipped an invalid row', { userId: id, error: safeErrorText(error) });
+          this.#o.logger.warn('prewarm skipped an invalid row', { userId: id, error: safeErrorText(error) });
         }
       }
     }
-    const outcomes = await this.#cache.write(writes);
+    const outcomes = await this.#o.cache.write(writes);
     if (outcomes.includes('unavailable')) {
       throw new UserCacheError('CACHE_UNAVAILABLE', 'cache write unavailable for a prewarm batch');
     }
@@ -223,25 +332,26 @@ export class Prewarmer {
 
   async #count(since: number): Promise<number | undefined> {
     try {
-      return await this.#source.countActive?.(since);
+      return await this.#o.source.countActive?.(since);
     } catch (error) {
-      this.#logger.warn('prewarm could not count candidates', { error: safeErrorText(error) });
+      this.#o.logger.warn('prewarm could not count candidates', { error: safeErrorText(error) });
       return undefined;
     }
   }
 }
 
-function add(report: PrewarmReport, counts: BatchCounts): void {
-  report.cached += counts.cached;
-  report.skippedFresh += counts.skippedFresh;
-  report.notFound += counts.notFound;
-  report.errors += counts.errors;
-}
-
-function stop(report: PrewarmReport, started: number, clock: Clock): PrewarmReport {
-  return { ...report, complete: false, durationMs: clock() - started };
+function add(into: BatchCounts, counts: BatchCounts): void {
+  into.cached += counts.cached;
+  into.skippedFresh += counts.skippedFresh;
+  into.notFound += counts.notFound;
+  into.errors += counts.errors;
 }
 
 function isInt(value: number, min: number, max = Number.MAX_SAFE_INTEGER): boolean {
   return Number.isSafeInteger(value) && value >= min && value <= max;
+}
+
+/** `{ ...defaults, ...options }` must not let an explicit `undefined` erase a default. */
+function stripUndefined<T extends object>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
 }

@@ -166,7 +166,8 @@ export class ProfileService {
   /** Fenced fills after a read; Redis trouble is logged, never thrown. */
   async #fill(writes: CacheWrite[]): Promise<void> {
     if (writes.length === 0) return;
-    const outcomes = await this.#write(writes);
+    // Only a fill records activity: its row was just confirmed by PostgreSQL (never a negative entry).
+    const outcomes = await this.#write(writes, { recordActivity: true });
     const unavailable = outcomes.filter((o) => o === 'unavailable').length;
     if (unavailable > 0) this.#logger.warn('cache fill skipped: Redis unavailable', { entries: unavailable });
   }
@@ -175,9 +176,9 @@ export class ProfileService {
    * `write` reports Redis trouble as `unavailable`; anything it throws (a row the cache's schema refuses)
    * is treated the same way: the cache is never allowed to fail a read or a committed write.
    */
-  async #write(writes: CacheWrite[]): Promise<WriteOutcome[]> {
+  async #write(writes: CacheWrite[], opts?: { recordActivity?: boolean }): Promise<WriteOutcome[]> {
     try {
-      return await this.#cache.write(writes);
+      return await this.#cache.write(writes, opts);
     } catch (error) {
       this.#logger.error('cache write rejected', { entries: writes.length, error: codeOf(error) });
       return writes.map(() => 'unavailable');

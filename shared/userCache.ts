@@ -8,7 +8,7 @@
  */
 
 import type { Redis } from '@upstash/redis';
-import { ActivityMarks } from './cache/activity.js';
+import { ActivityMarks, MARK_LIVE, markLiveArgs, unrecorded } from './cache/activity.js';
 import { type CacheLookup, decodeEntry } from './cache/codec.js';
 import { type CacheKeys, cacheKeys } from './cache/keys.js';
 import { FENCE_REFUSED, FENCED_WRITE, fencedByLease } from './cache/scripts.js';
@@ -157,9 +157,7 @@ export class UserCache {
     try {
       replies = await this.#exec((p) => {
         for (const id of ids) p.hgetall(this.keys.profile(id));
-        // One variadic ZADD for all marks: Upstash bills per command, not per member.
-        const [first, ...rest] = marks.map(([member, score]) => ({ score, member }));
-        if (first) p.zadd(this.keys.activity, first, ...rest);
+        this.#queueMarks(p, marks);
       });
     } catch (error) {
       this.#activity.giveBack(marks);
@@ -168,6 +166,8 @@ export class UserCache {
       if (observe) this.#stats.add('unknown', ids.length);
       return found;
     }
+    // Misses, negatives, tombstones: not recorded now; a miss is recorded by its read-fill instead.
+    if (marks.length > 0) this.#activity.giveBack(unrecorded(marks, replies[ids.length]));
     ids.forEach((id, i) => {
       const reply = replies[i];
       const lookup: CacheLookup = reply?.error
@@ -207,7 +207,10 @@ export class UserCache {
    * With `fence` (the poller), the same command first checks that the lease still holds the caller's
    * token, and throws `LeaseLostError` (nothing written) when it does not.
    */
-  async write(entries: readonly CacheWrite[], options: { fence?: LeaseFence } = {}): Promise<WriteOutcome[]> {
+  async write(
+    entries: readonly CacheWrite[],
+    options: { fence?: LeaseFence; recordActivity?: boolean } = {},
+  ): Promise<WriteOutcome[]> {
     if (entries.length === 0) return [];
     if (entries.length > LIMITS.cacheBatchMax) {
       throw new ValidationError('BATCH_TOO_LARGE', `at most ${LIMITS.cacheBatchMax} writes per call`);
@@ -227,17 +230,30 @@ export class UserCache {
       keys.unshift(fence.key);
       args.unshift(fence.token);
     }
+    // A read-fill records its profiles as active: MARK_LIVE runs after the write, in the same pipeline.
+    const marks = options.recordActivity
+      ? this.#activity.take(checked.flatMap((e) => (e.kind === 'profile' ? [e.profile.userId] : [])))
+      : [];
     let reply: PipelineReply[number] | undefined;
+    let markReply: PipelineReply[number] | undefined;
     try {
-      [reply] = await this.#exec((p) => p.evalsha(lua.sha1, keys, args));
+      [reply, markReply] = await this.#exec((p) => {
+        p.evalsha(lua.sha1, keys, args);
+        this.#queueMarks(p, marks);
+      });
       // NOSCRIPT: the server lost its script cache (restart, failover). EVAL runs and re-caches it.
       if (reply?.error?.includes('NOSCRIPT'))
-        [reply] = await this.#exec((p) => p.eval(lua.source, keys, args));
+        [reply, markReply] = await this.#exec((p) => {
+          p.eval(lua.source, keys, args);
+          this.#queueMarks(p, marks);
+        });
       if (reply?.error) throw new UserCacheError('CACHE_PROTOCOL', safeErrorText(new Error(reply.error)));
     } catch (error) {
+      this.#activity.giveBack(marks);
       this.#logger.warn('cache write failed', { entries: entries.length, error: safeErrorText(error) });
       return entries.map(() => 'unavailable');
     }
+    if (marks.length > 0) this.#activity.giveBack(unrecorded(marks, markReply));
     const codes = reply?.result;
     if (fence && Number(codes) === FENCE_REFUSED) {
       throw new LeaseLostError(`lease ${fence.key} is no longer held by this run; nothing was written`);
@@ -291,6 +307,13 @@ export class UserCache {
   /** State of the circuit breaker, for health checks and logs. */
   get circuitState() {
     return this.#breaker.state;
+  }
+
+  /** Queues MARK_LIVE for `marks` (EVAL: its 400 bytes of source save the NOSCRIPT round trip). */
+  #queueMarks(p: Pipeline, marks: ReadonlyArray<[string, number]>): void {
+    if (marks.length === 0) return;
+    const { keys, args } = markLiveArgs(this.keys.activity, (id) => this.keys.profile(id), marks);
+    p.eval(MARK_LIVE.source, keys, args);
   }
 
   /**

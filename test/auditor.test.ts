@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler } from '../functions/audit.js';
+import { startRedisServer } from '../local/redisServer.js';
 import { ConsistencyAuditor } from '../shared/auditor.js';
+import { OutboxPurger } from '../shared/outboxPurge.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
@@ -119,6 +121,81 @@ describe('ConsistencyAuditor', () => {
   });
 });
 
+describe('auditSample() rotation (a saved SCAN cursor)', () => {
+  let own: Awaited<ReturnType<typeof startRedisServer>>;
+  let r: TestRedis;
+  const total = 3_000;
+  let cache: UserCache;
+  beforeAll(async () => {
+    // A private Redis: the shared one holds every other test file's keys, which would blur the rotation.
+    own = await startRedisServer();
+    r = await useTestRedis({ redisUrl: own.url });
+    cache = new UserCache({ redis: r.redis, keyPrefix: r.keyPrefix });
+    const ids = Array.from({ length: total }, (_, i) => `rot${i}`);
+    for (let i = 0; i < total; i += 1_000) {
+      const profiles = ids
+        .slice(i, i + 1_000)
+        .map((userId) => ({ userId, ...fields('Mbarga Ines'), updatedAt: 1, version: 1 }));
+      await cache.setMany(profiles);
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await r?.cleanup();
+    await own?.stop();
+  });
+
+  /** The ids one auditSample run read from the cache. */
+  async function sampleRun(rotationKey: string | undefined, now: number) {
+    const seen = new Set<string>();
+    const auditor = new ConsistencyAuditor({
+      cache: {
+        keys: cache.keys,
+        batchGet: async (ids, o) => {
+          for (const id of ids) seen.add(id);
+          return cache.batchGet(ids, o);
+        },
+      },
+      // Only which keys are visited matters here; an empty repository makes every entry "ahead".
+      repository: { getMany: async () => new Map() },
+      redis: r.redis,
+      rotationKey,
+      clock: () => now,
+      sleep: async () => {},
+    });
+    const report = await auditor.auditSample(1_000);
+    return { seen, report };
+  }
+
+  it('without a rotation key, every run audits the same keys (cursor 0 each time)', async () => {
+    const [a, b] = [await sampleRun(undefined, 0), await sampleRun(undefined, 0)];
+    expect(a.seen.size).toBeGreaterThanOrEqual(1_000);
+    expect([...b.seen]).toEqual([...a.seen]);
+  });
+
+  it('rotates through the whole keyspace: every cached profile is audited within one pass', async () => {
+    const key = r.key('audit', 'rotation');
+    const audited = new Set<string>();
+    const hour = 3_600_000;
+    let runs = 0;
+    let last: Awaited<ReturnType<typeof sampleRun>> | undefined;
+    do {
+      last = await sampleRun(key, ++runs * hour);
+      for (const id of last.seen) audited.add(id);
+    } while (!last.report.rotation?.passCompleted && runs < 10);
+
+    expect(audited.size).toBe(total);
+    // 3,000 keys at about 1,000 a run: 3 or 4 runs (SCAN's COUNT is a hint).
+    expect(runs).toBeGreaterThanOrEqual(3);
+    expect(runs).toBeLessThanOrEqual(4);
+    expect(last.report.rotation).toMatchObject({ passes: 1, passCompleted: { dailyCoverage: 1 } });
+    expect(last.report.rotation?.passCompleted?.audited).toBeGreaterThanOrEqual(total);
+    // The next run starts the next pass at the top of the keyspace.
+    const next = await sampleRun(key, (runs + 1) * hour);
+    expect(next.report.rotation).toMatchObject({ passes: 1 });
+    expect(next.report.rotation?.passCompleted).toBeUndefined();
+  });
+});
+
 describe('audit handler (functions/audit.ts)', () => {
   it('emits InconsistentEntries and logs findings by id and version only', async () => {
     const cache = new UserCache({ redis: t.redis, keyPrefix: `${t.keyPrefix}handler:` });
@@ -133,6 +210,7 @@ describe('audit handler (functions/audit.ts)', () => {
     const handler = createHandler({
       auditor: auditor(cache),
       sampleSize: 100,
+      purger: new OutboxPurger({ sql: db.sql }),
       logger: { debug: log, info: log, warn: log, error: log },
       metrics: {
         addMetric: (name, _unit, value) => metrics.push([name, value]),
@@ -142,6 +220,9 @@ describe('audit handler (functions/audit.ts)', () => {
     const report = await handler();
     expect(report.inconsistent).toBe(1);
     expect(metrics).toContainEqual(['InconsistentEntries', 1]);
+    // The hourly run also purges the outbox (nothing is older than 7 days here).
+    expect(metrics).toContainEqual(['OutboxPurged', 0]);
+    expect(report.purge).toMatchObject({ deleted: 0, drained: true });
     expect(logs.join('\n')).toContain(id);
     expect(logs.join('\n')).not.toContain('Tchakounte');
   });

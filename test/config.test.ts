@@ -39,9 +39,10 @@ describe('loadConfig()', () => {
       },
       events: { stream: 'events:users', group: 'user-cache', maxLen: 1_000_000 },
       poller: { budgetMs: 80_000 },
-      prewarm: { batchSize: 500, pauseMs: 1500, windowDays: 7, source: 'activity' },
+      prewarm: { batchSize: 500, pauseMs: 1500, windowDays: 7, source: 'activity', deadlineMinutes: 150 },
       auth: { readScope: 'users.read', writeScope: 'users.write' },
-      audit: { sampleSize: 1000 },
+      audit: { sampleSize: 15_000 },
+      outbox: { retentionDays: 7 },
       powertools: {
         logLevel: 'INFO',
         serviceName: 'user-cache',
@@ -93,7 +94,7 @@ describe('loadConfig()', () => {
       },
       events: { stream: 'events:staging', group: 'cache-2', maxLen: 5000 },
       poller: { budgetMs: 20_000 },
-      prewarm: { batchSize: 250, pauseMs: 0, windowDays: 3, source: 'sql' },
+      prewarm: { batchSize: 250, pauseMs: 0, windowDays: 3, source: 'sql', deadlineMinutes: 150 },
       auth: { readScope: 'profiles/read', writeScope: 'profiles/write' },
       powertools: { logLevel: 'DEBUG', serviceName: 'svc', metricsNamespace: 'Ns' },
     });

@@ -1,14 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createHandler as createPrewarmHandler } from '../functions/prewarm.js';
+import { loadConfig } from '../functions/config.js';
+import { createHandler as createPrewarmHandler, prewarmDeps } from '../functions/prewarm.js';
 import { seedProfiles } from '../local/seedData.js';
-import { type ActiveUserSource, RedisActivitySource, SqlActivitySource } from '../shared/activitySources.js';
+import {
+  type ActiveUserSource,
+  DEFAULT_ACTIVE_USERS_QUERY,
+  RedisActivitySource,
+  SqlActivitySource,
+} from '../shared/activitySources.js';
+import { pruneActivity } from '../shared/cache/activity.js';
 import { DatabaseError, LeaseHeldError } from '../shared/errors.js';
 import { Lease } from '../shared/lease.js';
 import { silentLogger } from '../shared/ports.js';
-import { Prewarmer, type PrewarmerOptions, type PrewarmProgress } from '../shared/prewarmer.js';
+import { RedisPrewarmCheckpoint } from '../shared/prewarmCheckpoint.js';
+import {
+  Prewarmer,
+  type PrewarmerOptions,
+  type PrewarmProgress,
+  type PrewarmReport,
+} from '../shared/prewarmer.js';
 import type { ProfileFields } from '../shared/profile.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
+import { ProfileService } from '../shared/profileService.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
 import { fakeTime } from './support/fakeTime.js';
@@ -32,13 +46,33 @@ const fields = (fullName = 'Kamga Aurélien'): ProfileFields => ({
   ministere: 'MINFI',
 });
 
-/** Our own port fed from a list (the source under test elsewhere is Redis or SQL). */
-function listSource(ids: string[], pageSize = 2): ActiveUserSource {
+/** Our own port fed from a list, in list order (the sources under test elsewhere are Redis and SQL). */
+function listSource(ids: string[]): ActiveUserSource & { pages: Array<string | undefined> } {
+  const pages: Array<string | undefined> = [];
   return {
-    async *activeUserIds() {
-      for (let i = 0; i < ids.length; i += pageSize) yield ids.slice(i, i + pageSize);
+    pages,
+    async page(_since, cursor, limit) {
+      pages.push(cursor);
+      const from = cursor === undefined ? 0 : Number(cursor);
+      const next = from + limit;
+      return { ids: ids.slice(from, next), next: next < ids.length ? String(next) : undefined };
+    },
+    async countActive() {
+      return ids.length;
     },
   };
+}
+
+/** Every id of a walk, page by page. */
+async function walk(source: ActiveUserSource, since: number, limit: number): Promise<string[][]> {
+  const pages: string[][] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await source.page(since, cursor, limit);
+    pages.push(page.ids);
+    cursor = page.next;
+  } while (cursor !== undefined);
+  return pages;
 }
 
 function prewarmer(opts: Partial<PrewarmerOptions> & Pick<PrewarmerOptions, 'source'>) {
@@ -217,26 +251,148 @@ describe('Prewarmer', () => {
   });
 });
 
-describe('RedisActivitySource', () => {
-  const since = NOW - 7 * DAY_MS;
-  async function collect(source: ActiveUserSource): Promise<string[][]> {
-    const pages: string[][] = [];
-    for await (const page of source.activeUserIds(since)) pages.push(page);
-    return pages;
+describe('Prewarmer with a checkpoint (a cycle across invocations)', () => {
+  /** A prewarm invocation as the Lambda builds it: a fresh lease token, a checkpoint fenced by it. */
+  function invocation(name: string, ids: string[], opts: Partial<PrewarmerOptions> & { at?: number } = {}) {
+    const lease = new Lease({ redis: t.redis, key: t.key(name, 'lease'), ttlMs: 10_000 });
+    const checkpoint = new RedisPrewarmCheckpoint({ redis: t.redis, key: t.key(name, 'checkpoint'), lease });
+    const time = fakeTime(opts.at ?? NOW);
+    const source = listSource(ids);
+    const p = new Prewarmer({
+      cache,
+      repository,
+      source,
+      batchSize: 1,
+      lease,
+      checkpoint,
+      clock: time.clock,
+      sleep: time.sleep,
+      ...opts,
+    });
+    return Object.assign(p, { time, lease, checkpoint, source });
+  }
+  async function users(n: number): Promise<string[]> {
+    const ids = Array.from({ length: n }, () => newId());
+    for (const id of ids) await repository.create(id, fields());
+    return ids;
   }
 
-  it('yields users read within the window, in pages, and removes older entries from the set', async () => {
+  it('resumes where the last budgeted invocation stopped until the cycle is complete, then does nothing', async () => {
+    const ids = await users(5);
+    // 2 batches per invocation: batch, 1.5 s pause, batch, pause, budget spent.
+    const run = () => invocation('resume', ids, { budgetMs: 2_000 }).run();
+
+    const first = await run();
+    const second = await run();
+    const third = await run();
+    const fourth = await run();
+
+    expect([first, second, third, fourth].map((r) => [r.cached, r.complete, r.remaining])).toEqual([
+      [2, false, 3],
+      [2, false, 1],
+      [1, true, 0],
+      [0, true, 0],
+    ]);
+    expect(third.cycle).toMatchObject({ warmed: 5, errors: 0, invocations: 3, coverage: 1, active: 5 });
+    expect(third.closed).toEqual([{ cycle: third.cycle.id, uncovered: 0, coverage: 1 }]);
+    expect(fourth.closed).toEqual([]);
+    for (const id of ids) expect((await cache.get(id)).status).toBe('hit');
+  });
+
+  it('starts a new cycle from the top on a new day, reporting the unfinished one as uncovered', async () => {
+    const ids = await users(3);
+    const today = await invocation('days', ids, { budgetMs: 1_000 }).run();
+    expect(today).toMatchObject({ cached: 1, complete: false, remaining: 2 });
+
+    const p = invocation('days', ids, { at: NOW + DAY_MS });
+    const tomorrow = await p.run();
+
+    expect(p.source.pages[0]).toBeUndefined();
+    expect(tomorrow).toMatchObject({ cached: 3, complete: true, remaining: 0 });
+    expect(tomorrow.cycle.id).not.toBe(today.cycle.id);
+    expect(tomorrow.closed).toEqual([
+      { cycle: today.cycle.id, uncovered: 2, coverage: 1 / 3 },
+      { cycle: tomorrow.cycle.id, uncovered: 0, coverage: 1 },
+    ]);
+  });
+
+  it('closes a cycle still incomplete at its deadline once, with what it did not cover', async () => {
+    const ids = await users(4);
+    const opts = { budgetMs: 1_000, cycleDeadlineMs: 3_600_000 };
+    const early = await invocation('deadline', ids, opts).run();
+    const late = await invocation('deadline', ids, { ...opts, at: NOW + 3_600_000 }).run();
+    const later = await invocation('deadline', ids, { ...opts, at: NOW + 3_700_000 }).run();
+
+    expect(early.closed).toEqual([]);
+    expect(late.closed).toEqual([{ cycle: late.cycle.id, uncovered: 2, coverage: 0.5 }]);
+    expect(later).toMatchObject({ cached: 1, remaining: 1 });
+    expect(later.closed).toEqual([]);
+  });
+
+  it('runs the cycle-start hook (the activity prune) once per cycle', async () => {
+    const ids = await users(2);
+    const calls: number[] = [];
+    const onCycleStart = async (since: number) => {
+      calls.push(since);
+    };
+    await invocation('hook', ids, { budgetMs: 1_000, onCycleStart }).run();
+    await invocation('hook', ids, { budgetMs: 1_000, onCycleStart }).run();
+    expect(calls).toEqual([NOW - 7 * DAY_MS]);
+  });
+
+  it('two racing runs: the second is refused the lease; a run that lost its lease cannot move the checkpoint', async () => {
+    const ids = await users(6);
+    // A and B start together: only one gets the lease, the other does nothing.
+    const together = await Promise.allSettled([
+      invocation('race', ids, { budgetMs: 1_000 }).run(),
+      invocation('race', ids, { budgetMs: 1_000 }).run(),
+    ]);
+    expect(together.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+
+    // A stalls past its lease TTL during a pause; B takes the lease over and finishes the cycle.
+    let b: PrewarmReport | undefined;
+    const a = invocation('race', ids, {
+      sleep: async () => {
+        if (b) return;
+        await t.redis.exec(['DEL', t.key('race', 'lease')]);
+        b = await invocation('race', ids).run();
+      },
+    });
+    const aReport = await a.run();
+
+    expect(b).toMatchObject({ complete: true, remaining: 0 });
+    // A's batch after the takeover is written (fenced writes: harmless), then its save is refused.
+    expect(aReport).toMatchObject({ stoppedBy: 'lease-lost', batches: 2, complete: false });
+    // B's save stands: A's refused save neither rewound the cursor nor reopened the cycle.
+    const state = await a.checkpoint.load();
+    expect(state).toMatchObject({ complete: true, cursor: undefined, walked: 6 });
+    expect(await invocation('race', ids).run()).toMatchObject({ cached: 0, complete: true });
+  });
+});
+
+describe('RedisActivitySource', () => {
+  const since = NOW - 7 * DAY_MS;
+  const collect = (source: ActiveUserSource, limit = 3) => walk(source, since, limit);
+
+  it('yields the users read within the window, most recent first, in pages', async () => {
     const key = t.key('activity', 'a');
     for (let i = 0; i < 5; i++) await t.redis.zadd(key, { score: since - 1_000 - i, member: `old${i}` });
     for (let i = 0; i < 7; i++) await t.redis.zadd(key, { score: since + 1_000 + i, member: `new${i}` });
-    const source = new RedisActivitySource({ redis: t.redis, key, pageSize: 3 });
+    const source = new RedisActivitySource({ redis: t.redis, key });
 
     expect(await source.countActive(since)).toBe(7);
     const pages = await collect(source);
 
     expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
-    expect(pages.flat()).toEqual(['new0', 'new1', 'new2', 'new3', 'new4', 'new5', 'new6']);
-    expect(await t.redis.exec(['ZCARD', key])).toBe(7);
+    expect(pages.flat()).toEqual(['new6', 'new5', 'new4', 'new3', 'new2', 'new1', 'new0']);
+  });
+
+  it('pruneActivity removes the members read before the window, and only those', async () => {
+    const key = t.key('activity', 'prune');
+    for (let i = 0; i < 5; i++) await t.redis.zadd(key, { score: since - 1_000 - i, member: `old${i}` });
+    await t.redis.zadd(key, { score: since, member: 'edge' }, { score: since + 1, member: 'new' });
+    expect(await pruneActivity(t.redis, key, since)).toBe(5);
+    expect(await t.redis.exec(['ZRANGE', key, '0', '-1'])).toEqual(['edge', 'new']);
   });
 
   it('visits every member once when many share a score across page boundaries', async () => {
@@ -244,39 +400,74 @@ describe('RedisActivitySource', () => {
     const members = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
     for (const [i, m] of members.entries())
       await t.redis.zadd(key, { score: since + (i < 7 ? 5 : 9), member: m });
-    const pages = await collect(new RedisActivitySource({ redis: t.redis, key, pageSize: 3 }));
-    expect(pages.flat()).toEqual(members);
+    const pages = await collect(new RedisActivitySource({ redis: t.redis, key }));
+    // Ties come in member order, descending (ZRANGE … REV).
+    expect(pages.flat()).toEqual(['h', 'g', 'f', 'e', 'd', 'c', 'b', 'a']);
   });
 
-  it('reads the activity that UserCache reads record', async () => {
+  it('skips no one when visited users are read again (re-scored above the cursor) mid-walk', async () => {
+    const key = t.key('activity', 'moves');
+    const members = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+    for (const m of members) await t.redis.zadd(key, { score: since + 5, member: m });
+    const source = new RedisActivitySource({ redis: t.redis, key });
+    const first = await source.page(since, undefined, 3);
+    expect(first.ids).toEqual(['g', 'f', 'e']);
+    // Two visited users read again: their new score is above the cursor, and the tie group shrinks.
+    await t.redis.zadd(key, { score: since + 50, member: 'g' }, { score: since + 51, member: 'e' });
+    const rest = await walk({ page: (s, c, l) => source.page(s, c ?? first.next, l) }, since, 3);
+    expect(rest.flat()).toEqual(['d', 'c', 'b', 'a']);
+  });
+
+  it('records only profiles that exist: hits, and misses once their read-fill confirmed them', async () => {
     const tracking = new UserCache({ redis: t.redis, keyPrefix: `${t.keyPrefix}track:` });
-    const [a, b] = [newId(), newId()];
-    await tracking.batchGet([a, b]);
+    const reader = new ProfileService({
+      cache: tracking,
+      repository,
+      publisher: { publish: async () => [] },
+    });
+    const [cached, filled, deleted, unknown] = [newId(), newId(), newId(), newId()];
+    await tracking.set((await repository.create(cached, fields())).profile);
+    await repository.create(filled, fields());
+    await repository.create(deleted, fields());
+    await repository.softDelete(deleted);
+
+    await reader.getProfiles([cached, filled, deleted, unknown]);
+    await reader.getProfile(unknown).catch(() => undefined);
+
     const pages = await collect(new RedisActivitySource({ redis: t.redis, key: tracking.keys.activity }));
-    expect(pages.flat().sort()).toEqual([a, b].sort());
+    expect(pages.flat().sort()).toEqual([cached, filled].sort());
   });
 });
 
 describe('SqlActivitySource', () => {
-  it('pages a custom query with keyset pagination ($1 since, $2 last id, $3 page size)', async () => {
-    const ids = [newId(), newId(), newId(), newId(), newId()];
-    for (const id of ids) await repository.create(id, fields());
+  it('walks the most recently active first, keyset on (last_active_at, id) to the microsecond', async () => {
+    const scratch = `${prefix}k`;
+    // Three rows share one microsecond-precise time: a millisecond cursor would skip or repeat them.
+    const times = [
+      '2026-11-30 10:00:00.000007+00',
+      '2026-11-30 10:00:00.000007+00',
+      '2026-11-30 10:00:00.000007+00',
+      '2026-11-30 11:00:00.5+00',
+      '2026-11-30 09:00:00+00',
+    ];
+    const ids = times.map((_, i) => `${scratch}${i}`);
+    for (const [i, id] of ids.entries()) {
+      await repository.create(id, fields());
+      await db.sql.query('UPDATE personnel SET last_active_at = $2::timestamptz WHERE id = $1', [
+        id,
+        times[i],
+      ]);
+    }
     const source = new SqlActivitySource({
       sql: db.sql,
-      pageSize: 2,
-      // Every user of this test, active or not: e.g. a "staff directory" source.
-      query: `SELECT id FROM personnel WHERE id = ANY($4::text[]) AND $1::timestamptz IS NOT NULL
-                AND ($2::text IS NULL OR id > $2::text) ORDER BY id LIMIT $3`.replace(
-        '$4::text[]',
-        `ARRAY[${ids.map((id) => `'${id}'`).join(',')}]`,
-      ),
+      // The default query narrowed to this test's rows.
+      query: DEFAULT_ACTIVE_USERS_QUERY.replace('WHERE ', `WHERE id LIKE '${scratch}%' AND `),
     });
 
-    const pages: string[][] = [];
-    for await (const page of source.activeUserIds(NOW - DAY_MS)) pages.push(page);
+    const pages = await walk(source, Date.parse('2026-11-29T00:00:00Z'), 2);
 
     expect(pages.map((p) => p.length)).toEqual([2, 2, 1]);
-    expect(pages.flat()).toEqual([...ids].sort());
+    expect(pages.flat()).toEqual([ids[3], ids[2], ids[1], ids[0], ids[4]]);
     expect(source.countActive).toBeUndefined();
   });
 });
@@ -319,8 +510,45 @@ describe('prewarm handler', () => {
       expect.arrayContaining([
         ['PrewarmCached', 1],
         ['PrewarmFailedBatches', 0],
+        ['PrewarmCoverage', 100],
+        ['PrewarmRemaining', 0],
+        ['PrewarmUncovered', 0],
       ]),
     );
+  });
+
+  it('wires the SQL source with the checkpoint and prunes the activity set anyway (prewarmDeps)', async () => {
+    const keyPrefix = `${t.keyPrefix}deps:`;
+    const config = loadConfig({
+      UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:1',
+      UPSTASH_REDIS_REST_TOKEN: 'x',
+      PREWARM_SOURCE: 'sql',
+      PREWARM_PAUSE_MS: '0',
+      CACHE_KEY_PREFIX: keyPrefix,
+    });
+    const depsCache = new UserCache({ redis: t.redis, keyPrefix, trackActivity: false });
+    await t.redis.zadd(
+      depsCache.keys.activity,
+      { score: 1, member: 'long-gone' },
+      { score: Date.now(), member: 'recent' },
+    );
+    const metrics: Array<[string, number]> = [];
+    const deps = prewarmDeps({
+      config,
+      redis: t.redis,
+      cache: depsCache,
+      repository,
+      sql: db.sql,
+      logger: silentLogger,
+      metrics: { addMetric: (name, _unit, value) => metrics.push([name, value]), publishStoredMetrics() {} },
+    });
+
+    const result = await createPrewarmHandler(deps)({}, { getRemainingTimeInMillis: () => 600_000 });
+
+    expect(result).toMatchObject({ status: 'done', report: { complete: true, remaining: 0 } });
+    expect(await t.redis.exec(['ZRANGE', depsCache.keys.activity, '0', '-1'])).toEqual(['recent']);
+    expect(await t.redis.exec(['HGET', `${keyPrefix}user:prewarm:checkpoint`, 'complete'])).toBe('1');
+    expect(metrics).toContainEqual(['PrewarmUncovered', 0]);
   });
 
   it('skips the run when another prewarm holds the lease', async () => {

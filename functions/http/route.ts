@@ -14,7 +14,7 @@ export type ApiHandler = (event: ApiEvent) => Promise<HttpResult>;
 
 /** The subset of Powertools `Metrics` the handlers use (EMF to stdout; flushed once per request). */
 export interface MetricsPort {
-  addMetric(name: string, unit: 'Count' | 'Milliseconds', value: number): unknown;
+  addMetric(name: string, unit: 'Count' | 'Milliseconds' | 'Percent', value: number): unknown;
   publishStoredMetrics(): unknown;
 }
 

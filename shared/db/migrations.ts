@@ -65,4 +65,15 @@ export const migrations: readonly Migration[] = [
   },
   // Every writer's change gets a version and an outbox row in its own transaction (see changeCapture.ts).
   { id: '0003_change_capture', sql: CHANGE_CAPTURE_SQL },
+  {
+    id: '0004_scale_indexes',
+    sql: `
+      -- The prewarm walks active users most recent first with a keyset on (last_active_at, id): a
+      -- backward scan of this index. It also serves every query the single-column index did.
+      CREATE INDEX personnel_active_keyset_idx ON personnel (last_active_at, id);
+      DROP INDEX personnel_last_active_at_idx;
+      -- The outbox purge picks published rows by age; unpublished rows stay out of this index.
+      CREATE INDEX outbox_published_at_idx ON outbox (published_at) WHERE published_at IS NOT NULL;
+    `,
+  },
 ];
