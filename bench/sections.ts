@@ -7,6 +7,7 @@ import { runBundleBench } from './bundleBench.js';
 import { runCacheBench } from './cacheBench.js';
 import { runDeployedScheduleBench } from './deployedScheduleBench.js';
 import { runEventsBench } from './eventsBench.js';
+import { runScaleBench } from './scaleBench.js';
 
 export interface SectionContext {
   /** BENCH_SCALE: multiplies iteration counts. */
@@ -61,6 +62,14 @@ export const benchSections: BenchSection[] = [
         ...(ctx.results.events as object | undefined),
         deployedSchedule: await runDeployedScheduleBench(),
       };
+    },
+  },
+  {
+    // 350,000 profiles on DATABASE_URL: minutes of seeding and prewarming, so only with --only scale.
+    name: 'scale',
+    byDefault: false,
+    async run(ctx) {
+      ctx.results.scale = await runScaleBench();
     },
   },
   {

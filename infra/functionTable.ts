@@ -132,9 +132,12 @@ export const FUNCTIONS = [
   {
     name: 'prewarm',
     entry: 'functions/prewarm.ts',
-    description: 'Daily: load recently active profiles into the cache in paced batches',
-    // 04:00 UTC is 05:00 in Douala (WAT, UTC+1, no daylight saving): before the morning peak.
-    trigger: { kind: 'schedule', expression: 'cron(0 4 * * ? *)', maxEventAgeSeconds: 3600 },
+    description: 'Daily from 04:00 UTC, every 15 min until done: warm active profiles, most recent first',
+    // 04:00 UTC is 05:00 in Douala (WAT, UTC+1, no daylight saving): before the morning peak. One run
+    // cannot warm 350,000 users at the seed's pacing (700 batches, 17.5 min of pauses alone): each run
+    // resumes the day's checkpoint, and runs after the cycle completed do nothing (docs/scale.md).
+    // A run is dropped after 10 minutes: the next one is due 5 minutes later.
+    trigger: { kind: 'schedule', expression: 'cron(0/15 4-6 * * ? *)', maxEventAgeSeconds: 600 },
     memorySize: 1024,
     // Paced batches (PREWARM_PAUSE_MS between them) over a large user base need the full 15 minutes.
     timeoutSeconds: 900,
@@ -144,11 +147,11 @@ export const FUNCTIONS = [
   {
     name: 'audit',
     entry: 'functions/audit.ts',
-    description: 'Hourly: compare a sample of cached profiles with PostgreSQL, report differences',
+    description: 'Hourly: audit the next 15,000 cached profiles against PostgreSQL; purge the old outbox',
     // A run later than 30 minutes is dropped: the next one is due soon and audits a fresh sample.
     trigger: { kind: 'schedule', expression: 'rate(1 hour)', maxEventAgeSeconds: 1800 },
     memorySize: 512,
-    // The default sample (AUDIT_SAMPLE_SIZE=1000) is two 500-id rounds plus a 1 s recheck pause: seconds.
+    // The default sample (AUDIT_SAMPLE_SIZE=15000) is 30 rounds of 500 ids plus a 1 s recheck: seconds.
     // 5 minutes leaves room for the largest sample (100 000 ids, 200 rounds) on a slow day.
     timeoutSeconds: 300,
     // SCAN and HGETALL on Redis, the same ids read back from PostgreSQL.

@@ -47,7 +47,10 @@ export interface UserCacheStackProps extends StackProps {
    * @default no VPC (database reachable publicly over TLS)
    */
   readonly network?: FunctionNetwork;
-  /** Prewarm schedule (Scheduler expression, UTC). @default 'cron(0 4 * * ? *)' (05:00 in Douala) */
+  /**
+   * Prewarm schedule (Scheduler expression, UTC): repeated runs that resume the day's checkpoint.
+   * @default 'cron(0/15 4-6 * * ? *)' (every 15 min from 05:00 to 07:45 in Douala)
+   */
   readonly prewarmSchedule?: string;
   /**
    * Reserve two concurrent executions for the poller: a run and the successor it hands over to. The

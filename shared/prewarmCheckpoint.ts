@@ -143,7 +143,8 @@ export class RedisPrewarmCheckpoint implements PrewarmCheckpointStore {
       'updatedAt',
       new Date().toISOString(),
     ];
-    for (const name of COUNTERS) fields.push(name, String(state[name]));
+    // Whole milliseconds: a clock built on performance.now() reads fractions, which load() would refuse.
+    for (const name of COUNTERS) fields.push(name, String(Math.round(state[name])));
     const reply = await runScript(
       redis,
       SAVE,

@@ -488,7 +488,7 @@ describe('UserCacheStack', () => {
   });
 
   describe('schedules', () => {
-    it('invokes the poller every minute, prewarm daily at 04:00 UTC (05:00 in Douala), the audit hourly', () => {
+    it('invokes the poller every minute, prewarm every 15 min from 04:00 UTC (05:00 in Douala), the audit hourly', () => {
       const { template, fnId } = synth();
       template.resourceCountIs('AWS::Scheduler::Schedule', SCHEDULED.length);
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
@@ -496,7 +496,7 @@ describe('UserCacheStack', () => {
         Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId('streamPoller'), 'Arn'] } }),
       });
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
-        ScheduleExpression: 'cron(0 4 * * ? *)',
+        ScheduleExpression: 'cron(0/15 4-6 * * ? *)',
         Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId('prewarm'), 'Arn'] } }),
       });
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
@@ -580,7 +580,7 @@ describe('UserCacheStack', () => {
   describe('monitoring', () => {
     it('alarms on API 5xx rate, read p99 latency, event lag, dead letters, failed runs, DB fallback and the audit', () => {
       const { template } = synth();
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Metrics: Match.arrayWith([
           Match.objectLike({ Expression: 'IF(requests > 0, 100 * errors / requests, 0)' }),
@@ -643,6 +643,17 @@ describe('UserCacheStack', () => {
       });
     });
 
+    it("alarms when a day's prewarm cycle closes without having warmed every active user", () => {
+      const { template } = synth();
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: CUSTOM_METRICS.prewarmUncovered,
+        Statistic: 'Maximum',
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+        TreatMissingData: 'notBreaching',
+      });
+    });
+
     it('takes the alarm thresholds from props', () => {
       const { template } = synth({
         alarmThresholds: { inconsistentEntries: 5, eventLagP99Ms: 600_000 },
@@ -675,7 +686,7 @@ describe('UserCacheStack', () => {
     it('notifies the SNS topic given as props from every alarm', () => {
       const { template } = synth({ alarmTopicArn: ALARM_TOPIC_ARN });
       const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-      expect(alarms).toHaveLength(8);
+      expect(alarms).toHaveLength(9);
       for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([ALARM_TOPIC_ARN]);
     });
 

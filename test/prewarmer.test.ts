@@ -299,6 +299,30 @@ describe('Prewarmer with a checkpoint (a cycle across invocations)', () => {
     for (const id of ids) expect((await cache.get(id)).status).toBe('hit');
   });
 
+  it('resumes when the clock reads fractional milliseconds (performance.now-based clocks)', async () => {
+    const ids = await users(3);
+    const run = () => {
+      const p = invocation('fraction', ids, { budgetMs: 1_000 });
+      return new Prewarmer({
+        cache,
+        repository,
+        source: p.source,
+        batchSize: 1,
+        budgetMs: 1_000,
+        lease: p.lease,
+        checkpoint: p.checkpoint,
+        clock: () => p.time.clock() + 0.25,
+        sleep: p.time.sleep,
+      }).run();
+    };
+    const reports = [await run(), await run(), await run()];
+    expect(reports.map((r) => [r.cached, r.remaining, r.cycle.invocations])).toEqual([
+      [1, 2, 1],
+      [1, 1, 2],
+      [1, 0, 3],
+    ]);
+  });
+
   it('starts a new cycle from the top on a new day, reporting the unfinished one as uncovered', async () => {
     const ids = await users(3);
     const today = await invocation('days', ids, { budgetMs: 1_000 }).run();

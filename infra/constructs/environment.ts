@@ -37,8 +37,12 @@ export interface CacheSettings {
   readonly prewarmWindowDays?: number;
   /** Where prewarm finds active users. @default 'activity' */
   readonly prewarmSource?: 'activity' | 'sql';
-  /** Cached profiles the hourly audit compares with PostgreSQL per run. @default 1000 */
+  /** A prewarm cycle not complete this many minutes after it began raises the alarm. @default 150 */
+  readonly prewarmDeadlineMinutes?: number;
+  /** Cached profiles the hourly audit compares with PostgreSQL per run. @default 15000 */
   readonly auditSampleSize?: number;
+  /** Published outbox rows older than this many days are purged (hourly). @default 7 */
+  readonly outboxRetentionDays?: number;
   /** Powertools log level. @default 'INFO' */
   readonly logLevel?: LogLevel;
 }
@@ -57,7 +61,9 @@ const ENV_NAMES = {
   prewarmPauseMs: 'PREWARM_PAUSE_MS',
   prewarmWindowDays: 'PREWARM_WINDOW_DAYS',
   prewarmSource: 'PREWARM_SOURCE',
+  prewarmDeadlineMinutes: 'PREWARM_DEADLINE_MINUTES',
   auditSampleSize: 'AUDIT_SAMPLE_SIZE',
+  outboxRetentionDays: 'OUTBOX_RETENTION_DAYS',
   logLevel: 'POWERTOOLS_LOG_LEVEL',
 } as const satisfies Record<keyof CacheSettings, string>;
 

@@ -43,6 +43,8 @@ export const CUSTOM_METRICS = {
   auditUnknown: 'AuditUnknown',
   /** Age in ms of the oldest disagreement found by one audit run (only emitted when there is one). */
   inconsistencyMaxAge: 'InconsistencyMaxAgeMs',
+  /** Active users a closed prewarm cycle did not warm (emitted once per cycle): `functions/prewarm.ts`. */
+  prewarmUncovered: 'PrewarmUncovered',
 } as const;
 
 export interface AlarmThresholds {
@@ -172,6 +174,14 @@ export class Monitoring extends Construct {
       custom(CUSTOM_METRICS.inconsistentEntries),
       t.inconsistentEntries,
       'The hourly audit found cached profiles that disagree with PostgreSQL',
+    );
+    // Emitted only when a day's cycle closes (complete, past PREWARM_DEADLINE_MINUTES, or found
+    // unfinished the next day), so a cycle still under way never alarms.
+    this.alarm(
+      'PrewarmUncovered',
+      custom(CUSTOM_METRICS.prewarmUncovered, 'Maximum'),
+      0,
+      "A day's prewarm did not warm every active user",
     );
     if (props.alarmTopic) {
       for (const alarm of this.alarms) alarm.addAlarmAction(new SnsAction(props.alarmTopic));
