@@ -75,7 +75,9 @@ export interface ScaleBenchResult {
     keptRecent: number;
     seconds: number;
     rowsPerSecond: number;
+    /** A concurrent writer's create latency during the purge, and alone just before it. */
     writerInsertMs: Figures;
+    writerAloneMs: Figures;
   };
   memory: Awaited<ReturnType<typeof measureProfileMemory>>;
 }
@@ -282,20 +284,24 @@ async function purgeBench(sql: Sql, repository: ProfileRepository): Promise<Scal
   await insert(5_000, null, '30 days');
   await sql.query('ANALYZE outbox');
 
-  // A writer keeps committing profile changes (row + outbox event) while the purge runs.
+  // A writer keeps committing profile creates (row + outbox event): alone first, then during the purge.
+  let written = 0;
+  const write = async (): Promise<number> => {
+    const start = performance.now();
+    await repository.create(`w${String(written++).padStart(6, '0')}`, {
+      fullName: 'Essomba Lucie',
+      avatar: '',
+      matricule: '712345-B',
+      ministere: 'MINSANTE',
+    });
+    return performance.now() - start;
+  };
+  const alone: number[] = [];
+  for (let i = 0; i < 500; i++) alone.push(await write());
   const latencies: number[] = [];
   let stop = false;
   const writer = (async () => {
-    for (let i = 0; !stop; i++) {
-      const start = performance.now();
-      await repository.create(`w${String(i).padStart(6, '0')}`, {
-        fullName: 'Essomba Lucie',
-        avatar: '',
-        matricule: '712345-B',
-        ministere: 'MINSANTE',
-      });
-      latencies.push(performance.now() - start);
-    }
+    while (!stop) latencies.push(await write());
   })();
   const start = performance.now();
   let deleted = 0;
@@ -320,6 +326,7 @@ async function purgeBench(sql: Sql, repository: ProfileRepository): Promise<Scal
     seconds: round(seconds, 2),
     rowsPerSecond: Math.round(deleted / seconds),
     writerInsertMs: summarize(latencies),
+    writerAloneMs: summarize(alone),
   };
 }
 
@@ -356,8 +363,8 @@ function print(r: Pick<ScaleBenchResult, 'prewarm' | 'audit' | 'outboxPurge' | '
       'rows/s': o.rowsPerSecond,
       'kept unpublished': o.keptUnpublished,
       'kept recent': o.keptRecent,
-      'writer p50 ms': o.writerInsertMs.p50,
-      'writer p99 ms': o.writerInsertMs.p99,
+      'writer p50/p99 ms during': `${o.writerInsertMs.p50} / ${o.writerInsertMs.p99}`,
+      alone: `${o.writerAloneMs.p50} / ${o.writerAloneMs.p99}`,
     },
   ]);
   printTable(
@@ -368,5 +375,8 @@ function print(r: Pick<ScaleBenchResult, 'prewarm' | 'audit' | 'outboxPurge' | '
       'bytes/profile': m.bytes,
       '× 350,000 (MB)': m.mbFor350k,
     })),
+  );
+  console.log(
+    `activity set: ${r.memory.activityBytesPerMember} bytes per member (${r.memory.activityMembers} members)`,
   );
 }

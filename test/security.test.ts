@@ -159,7 +159,7 @@ function undocumentedKeys(keys: readonly string[]): string[] {
   const id = LIMITS.userIdPattern.source.slice(1, -1);
   const stream = escapeRegExp(stack.stream);
   const families = new RegExp(
-    `^(?:${p}user:profile:${id}|${p}user:cache:stats|${p}user:activity|${p}user:(?:poller|prewarm):lease|${p}user:poller:lease:next|${stream}|${stream}:dead)$`,
+    `^(?:${p}user:profile:${id}|${p}user:cache:stats|${p}user:activity|${p}user:(?:poller|prewarm):lease|${p}user:poller:lease:next|${p}user:prewarm:checkpoint|${p}user:audit:rotation|${stream}|${stream}:dead)$`,
   );
   return keys.filter((key) => !families.test(key));
 }
