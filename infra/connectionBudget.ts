@@ -81,8 +81,8 @@ export function splitConnectionBudget(input: ConnectionSplitInput): ConnectionSp
 
 /**
  * A lower bound on the time between two runs of a Scheduler expression: `rate(n unit)` exactly; a
- * `cron` with a fixed minute runs at most hourly, with a fixed minute and hour at most daily, anything
- * else is taken as every minute; `at(…)` runs once.
+ * `cron` with a fixed minute runs at most hourly, with a fixed minute and hour at most daily, with a
+ * stepped minute (`0/15`) at most once per step, anything else is taken as every minute; `at(…)` runs once.
  */
 export function shortestIntervalSeconds(expression: string): number {
   const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression.trim());
@@ -96,5 +96,8 @@ export function shortestIntervalSeconds(expression: string): number {
   const fixed = (field: string) => /^\d+$/.test(field);
   if (fixed(cron[1]!) && fixed(cron[2]!)) return 86_400;
   if (fixed(cron[1]!)) return 3600;
+  // `0/15`: every 15 minutes (the prewarm's repeated runs), so at most one per step.
+  const step = /^\d+\/(\d+)$/.exec(cron[1]!);
+  if (step) return Math.max(1, Number(step[1])) * 60;
   return 60;
 }

@@ -401,13 +401,21 @@ describe('UserCacheStack', () => {
 
     it('counts the prewarm schedule the stack is given', () => {
       const every5 = synth({ databaseConnectionBudget: 40, prewarmSchedule: 'cron(0/5 * * * ? *)' });
-      // 900 s runs every 5 minutes (taken as every minute: not a fixed minute) overlap 15 deep.
+      // 900 s runs every 5 minutes (a stepped minute: one run per step) overlap 3 deep.
       const split = splitConnectionBudget({
         budget: 40,
         functions: FUNCTIONS,
         expressions: { prewarm: 'cron(0/5 * * * ? *)' },
       });
-      expect(split.scheduledRuns.prewarm).toBe(15);
+      expect(split.scheduledRuns.prewarm).toBe(3);
+      // Any other moving minute is taken as every minute: 15 deep.
+      expect(
+        splitConnectionBudget({
+          budget: 40,
+          functions: FUNCTIONS,
+          expressions: { prewarm: 'cron(* 4 * * ? *)' },
+        }).scheduledRuns.prewarm,
+      ).toBe(15);
       expect(reservedOf(every5, 'getUser')).toBe(split.reserved.getUser);
       expect(split.maxConnections).toBeLessThanOrEqual(40);
     });
