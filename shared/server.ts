@@ -6,6 +6,7 @@
  */
 
 export {
+  type ActivePage,
   type ActiveUserSource,
   RedisActivitySource,
   type RedisActivitySourceOptions,
@@ -19,6 +20,8 @@ export {
   type ConsistencyAuditorOptions,
   type InconsistencyKind,
 } from './auditor.js';
+export type { RotationReport } from './auditRotation.js';
+export { pruneActivity } from './cache/activity.js';
 /** The poller's `maxEventAgeMs` for given cache TTLs: past it an event only invalidates (docs/events.md). */
 export { AGED_EVENT_MARGIN_MS, type FenceLifetimes, maxSafeEventAgeMs } from './cache/ttl.js';
 export { type MigrateOptions, migrate } from './db/migrate.js';
@@ -48,7 +51,15 @@ export {
   waitForLease,
   withLease,
 } from './lease.js';
+export { OutboxPurger, type OutboxPurgerOptions, type PurgeReport } from './outboxPurge.js';
 export { POLLER_SCHEDULE, type PollerSchedule } from './pollerSchedule.js';
+export {
+  MemoryPrewarmCheckpoint,
+  type PrewarmCheckpointStore,
+  type PrewarmCycle,
+  RedisPrewarmCheckpoint,
+  type RedisPrewarmCheckpointOptions,
+} from './prewarmCheckpoint.js';
 export { Prewarmer, type PrewarmerOptions, type PrewarmProgress, type PrewarmReport } from './prewarmer.js';
 export {
   type OutboxEvent,
