@@ -155,8 +155,16 @@ describe('auditSample() rotation (a saved SCAN cursor)', () => {
           return cache.batchGet(ids, o);
         },
       },
-      // Only which keys are visited matters here; an empty repository makes every entry "ahead".
-      repository: { getMany: async () => new Map() },
+      // Only which keys are visited matters here: the rows match the cache, so nothing is repaired.
+      repository: {
+        getMany: async (ids: readonly string[]) =>
+          new Map(
+            ids.map((userId) => [
+              userId,
+              { userId, ...fields('Mbarga Ines'), updatedAt: 1, version: 1, deletedAt: null },
+            ]),
+          ),
+      },
       redis: r.redis,
       rotationKey,
       clock: () => now,
