@@ -1,11 +1,15 @@
 /**
  * A small, faithful Upstash REST API in front of a real redis-server, so `@upstash/redis` runs unchanged
- * locally and in tests. Routes: `POST /` (one command), `/pipeline`, `/multi-exec`.
+ * locally and in tests. Routes: `POST /` (one command), `/pipeline`, `/multi-exec`, and the event streams
+ * `/subscribe/<channel>`, `/psubscribe/<pattern>`. It enforces Upstash's limits with Upstash's error
+ * texts (request, record and database sizes, the PEL cap) and accepts its script flag
+ * `allow-key-locking`: see docs/gateway.md.
  * @see https://upstash.com/docs/redis/features/restapi
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../shared/errors.js';
+import { type SizeLimits, UPSTASH_LIMITS } from './gateway/limits.js';
 import { RedisBackend } from './gateway/redisBackend.js';
 import { type ActiveFaults, createRequestHandler } from './gateway/requestHandler.js';
 
@@ -30,10 +34,22 @@ export interface UpstashGatewayOptions {
    */
   allowRemote?: boolean;
   /**
-   * Largest accepted request body; larger ones get 413.
-   * @default 10485760 (10 MiB)
+   * Upstash's max request size: a larger HTTP body is refused with `ERR max request size exceeded`.
+   * @default 1000000 (1 MB, Upstash Free and Pay as You Go)
    */
-  maxBodyBytes?: number;
+  maxRequestBytes?: number;
+  /**
+   * Upstash's max single record size: a write that would take one key past it is refused with
+   * `ERR max single record size exceeded` (reads and deletes still work). Lower it in tests.
+   * @default 100000000 (100 MB)
+   */
+  maxRecordBytes?: number;
+  /**
+   * Upstash's data size quota: once the dataset would pass it, writes are refused with
+   * `ERR DB capacity quota exceeded` (reads and deletes still work).
+   * @default 10000000000 (10 GB, Pay as You Go)
+   */
+  maxDataBytes?: number;
 }
 
 /** Fault injection for tests. Each call replaces the whole fault state; `setFaults({})` clears it. */
@@ -70,16 +86,23 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 export async function startUpstashGateway(opts: UpstashGatewayOptions): Promise<UpstashGateway> {
   const host = opts.host ?? '127.0.0.1';
-  const maxBodyBytes = opts.maxBodyBytes ?? 10 * 1024 * 1024;
   if (!opts.token) throw new ConfigError('startUpstashGateway: token must not be empty');
   if (!LOOPBACK.test(host) && !opts.allowRemote) {
     throw new ConfigError(`startUpstashGateway: refusing to bind ${host} (not loopback) without allowRemote`);
   }
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0) {
-    throw new ConfigError('startUpstashGateway: maxBodyBytes must be a positive integer');
+  const limits: SizeLimits = {
+    maxRequestBytes: opts.maxRequestBytes ?? UPSTASH_LIMITS.maxRequestBytes,
+    maxRecordBytes: opts.maxRecordBytes ?? UPSTASH_LIMITS.maxRecordBytes,
+    maxDataBytes: opts.maxDataBytes ?? UPSTASH_LIMITS.maxDataBytes,
+  };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw new ConfigError(`startUpstashGateway: ${name} must be a positive integer`);
+    }
   }
 
-  const backend = await RedisBackend.connect(opts.redisUrl);
+  const backend = await RedisBackend.connect(opts.redisUrl, limits);
+  const streams = new Set<() => void>();
   const metrics = {
     httpRequests: 0,
     commands: 0,
@@ -90,7 +113,14 @@ export async function startUpstashGateway(opts: UpstashGatewayOptions): Promise<
   };
   let faults: ActiveFaults = { delayMs: 0, mode: 'none' };
   const server = createServer(
-    createRequestHandler({ backend, token: opts.token, maxBodyBytes, metrics, faults: () => faults }),
+    createRequestHandler({
+      backend,
+      token: opts.token,
+      maxRequestBytes: limits.maxRequestBytes,
+      streams,
+      metrics,
+      faults: () => faults,
+    }),
   );
 
   // Longer than undici's 4 s keep-alive, so the server never closes a socket the client is reusing.
@@ -120,6 +150,8 @@ export async function startUpstashGateway(opts: UpstashGatewayOptions): Promise<
     async close() {
       // In-flight requests get a moment to finish; then their sockets go too.
       const force = setTimeout(() => server.closeAllConnections(), 1_000);
+      // Event streams never go idle by themselves: end them now.
+      for (const end of [...streams]) end();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

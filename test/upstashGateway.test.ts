@@ -725,13 +725,14 @@ describe('UpstashGateway', () => {
       expect(res.status).toBe(405);
     });
 
-    it('answers 413 to a body over maxBodyBytes', async () => {
-      const small = await startUpstashGateway({ redisUrl: t.redisUrl, token: 'tok', maxBodyBytes: 1_024 });
+    it("answers a body over maxRequestBytes with Upstash's 400 ERR max request size exceeded", async () => {
+      const small = await startUpstashGateway({ redisUrl: t.redisUrl, token: 'tok', maxRequestBytes: 1_024 });
       try {
         const res = await post('/', ['SET', t.key('big'), 'x'.repeat(4_096)], { gateway: small });
         const fits = await post('/', ['SET', t.key('small'), 'x'.repeat(100)], { gateway: small });
 
-        expect(res.status).toBe(413);
+        expect(res.status).toBe(400);
+        expect(res.body).toEqual({ error: 'ERR max request size exceeded' });
         expect(fits.status).toBe(200);
         expect(await t.redis.get(t.key('big'))).toBeNull();
       } finally {

@@ -4,14 +4,18 @@
  * MULTI/EXEC, whose queued state must never leak into other requests.
  */
 import { createClient, ErrorReply, RESP_TYPES, type RedisClientOptions } from 'redis';
+import { type CommandTable, parseCommandTable, type SizeLimits } from './limits.js';
 import { consumerPending, parseReadGroup, pelRefusal, type ReadGroupRequest } from './pelLimit.js';
 import { type Command, GatewayRequestError, rejectionOf } from './protocol.js';
+import { scanWithType, withoutWithType } from './scanWithType.js';
+import { ScriptDigests } from './scripts.js';
+import { SizeGuard } from './sizeGuard.js';
 
 /** What the gateway needs of a node-redis connection (raw `sendCommand`, no reply transforms). */
 interface RawConnection {
   readonly isOpen: boolean;
   readonly isReady: boolean;
-  sendCommand(args: readonly string[]): Promise<unknown>;
+  sendCommand(args: readonly (string | Buffer)[]): Promise<unknown>;
   connect(): Promise<unknown>;
   destroy(): void;
   on(event: 'error', listener: (err: unknown) => void): unknown;
@@ -30,11 +34,15 @@ export class RedisUnavailableError extends GatewayRequestError {
 const MAX_IDLE_TX_CONNECTIONS = 8;
 
 /** node-redis throws when destroying a connection that already gave up (no reconnects, socket gone). */
-function discard(conn: RawConnection): void {
+export function discard(conn: { readonly isOpen: boolean; destroy(): void }): void {
   if (conn.isOpen) conn.destroy();
 }
 
-function connectionOptions(url: string, reconnect: boolean, connected: () => boolean): RedisClientOptions {
+export function connectionOptions(
+  url: string,
+  reconnect: boolean,
+  connected: () => boolean,
+): RedisClientOptions {
   return {
     url,
     RESP: 2,
@@ -58,14 +66,22 @@ export class RedisBackend {
   readonly #url: string;
   readonly #shared: RawConnection;
   readonly #idle: RawConnection[] = [];
+  readonly #sizes: SizeGuard;
+  readonly #scripts = new ScriptDigests();
   #closed = false;
 
-  private constructor(url: string, shared: RawConnection) {
+  private constructor(url: string, shared: RawConnection, limits: SizeLimits, table: CommandTable) {
     this.#url = url;
     this.#shared = shared;
+    this.#sizes = new SizeGuard(limits, table, (cmd) => this.#shared.sendCommand(cmd));
   }
 
-  static async connect(url: string): Promise<RedisBackend> {
+  /** The URL of the Redis behind the gateway (pub/sub opens connections of its own to it). */
+  get url(): string {
+    return this.#url;
+  }
+
+  static async connect(url: string, limits: SizeLimits): Promise<RedisBackend> {
     let connected = false;
     const shared = createClient(connectionOptions(url, true, () => connected)) as unknown as RawConnection;
     // Without a listener node-redis' socket errors would crash the process; requests see them anyway.
@@ -77,15 +93,50 @@ export class RedisBackend {
       throw new RedisUnavailableError(err);
     }
     connected = true;
-    return new RedisBackend(url, shared);
+    let table: CommandTable;
+    try {
+      // Which commands grow data and where their keys are, from Redis itself (see limits.ts).
+      table = parseCommandTable(await shared.sendCommand(['COMMAND']));
+    } catch (err) {
+      discard(shared);
+      throw new RedisUnavailableError(err);
+    }
+    return new RedisBackend(url, shared, limits, table);
+  }
+
+  /**
+   * Why `cmd`, sent alone, must not run: a blocking or connection-state command, Upstash's PEL cap, or a
+   * size limit. Undefined when it may run.
+   */
+  async refusal(cmd: Command): Promise<string | undefined> {
+    const rejection = rejectionOf(cmd) ?? (await this.readGroupRefusal(cmd));
+    if (rejection) return rejection;
+    return (await this.#sizeRefusals([cmd])).get(0);
   }
 
   /** Runs one command; Redis errors reject with ErrorReply, connection failures with RedisUnavailableError. */
   async single(cmd: Command): Promise<unknown> {
     try {
-      return await this.#shared.sendCommand(cmd);
+      return await this.#run(this.#shared, cmd);
     } catch (err) {
       throw err instanceof ErrorReply ? err : new RedisUnavailableError(err);
+    }
+  }
+
+  /** Sends one command as Redis needs it: script flags translated, SCAN … WITHTYPE expanded. */
+  #run(conn: RawConnection, cmd: Command): Promise<unknown> {
+    const scan = withoutWithType(cmd);
+    if (scan) return scanWithType((c) => conn.sendCommand(c), scan);
+    const translated = this.#scripts.translate(cmd);
+    const sent = conn.sendCommand(translated.cmd);
+    return translated.reply ? sent.then(translated.reply) : sent;
+  }
+
+  async #sizeRefusals(cmds: readonly Command[]): Promise<Map<number, string>> {
+    try {
+      return await this.#sizes.refusals(cmds);
+    } catch (err) {
+      throw err instanceof GatewayRequestError ? err : new RedisUnavailableError(err);
     }
   }
 
@@ -110,10 +161,11 @@ export class RedisBackend {
   async pipeline(cmds: Command[]): Promise<{ outcomes: Outcome[]; sent: number }> {
     const outcomes = new Array<Outcome>(cmds.length);
     const pending: Promise<void>[] = [];
+    const oversized = await this.#sizeRefusals(cmds);
     let lost: unknown;
     for (let i = 0; i < cmds.length && lost === undefined; i++) {
       const cmd = cmds[i] as Command;
-      let rejection = rejectionOf(cmd);
+      let rejection = rejectionOf(cmd) ?? oversized.get(i);
       const readGroup = rejection ? undefined : parseReadGroup(cmd);
       if (readGroup) {
         try {
@@ -128,7 +180,7 @@ export class RedisBackend {
         continue;
       }
       pending.push(
-        this.#shared.sendCommand(cmd).then(
+        this.#run(this.#shared, cmd).then(
           (value) => {
             outcomes[i] = { ok: true, value };
           },
@@ -154,15 +206,21 @@ export class RedisBackend {
    */
   async multiExec(cmds: Command[]): Promise<Outcome[]> {
     for (const cmd of cmds) {
-      const rejection = rejectionOf(cmd);
+      const rejection =
+        rejectionOf(cmd) ??
+        (withoutWithType(cmd) ? 'ERR SCAN WITHTYPE is not supported inside a transaction here' : undefined);
       if (rejection) throw new GatewayRequestError(400, rejection);
     }
+    // A transaction is all or nothing: one command over a size limit refuses the whole of it.
+    const [oversized] = (await this.#sizeRefusals(cmds)).values();
+    if (oversized) throw new GatewayRequestError(400, oversized);
+    const translated = cmds.map((cmd) => this.#scripts.translate(cmd));
     const conn = await this.#acquire();
     let healthy = true;
     try {
       const replies = await Promise.allSettled([
         conn.sendCommand(['MULTI']),
-        ...cmds.map((cmd) => conn.sendCommand(cmd)),
+        ...translated.map((t) => conn.sendCommand(t.cmd)),
         conn.sendCommand(['EXEC']),
       ]);
       const broken = replies.find((r) => r.status === 'rejected' && !(r.reason instanceof ErrorReply));
@@ -177,9 +235,11 @@ export class RedisBackend {
       }
       const values = exec.value;
       if (!Array.isArray(values)) throw new GatewayRequestError(400, 'EXECABORT Transaction discarded');
-      return values.map((value: unknown) =>
-        value instanceof ErrorReply ? { ok: false, error: value.message } : { ok: true, value },
-      );
+      return values.map((value: unknown, i: number) => {
+        if (value instanceof ErrorReply) return { ok: false, error: value.message };
+        const reply = translated[i]?.reply;
+        return { ok: true, value: reply ? reply(value) : value };
+      });
     } finally {
       this.#release(conn, healthy);
     }

@@ -1,19 +1,15 @@
 /**
- * One HTTP request end to end: faults, method, auth, route, body limit, JSON in, Redis, JSON out.
- * Status codes follow Upstash: 400 for Redis and request errors, 401, 405, 413, 503 when Redis is down.
+ * One HTTP request end to end: faults, method, auth, route, request size, JSON in, Redis, JSON out.
+ * Status codes follow Upstash: 400 for Redis and request errors (Upstash's limits included), 401, 405,
+ * 503 when Redis is down. `/subscribe/…` and `/psubscribe/…` answer event streams (pubsub.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorReply } from 'redis';
-import {
-  encodeError,
-  encodeResult,
-  GatewayRequestError,
-  parseBatch,
-  parseSingle,
-  rejectionOf,
-} from './protocol.js';
+import { LIMIT_ERRORS } from './limits.js';
+import { encodeError, encodeResult, GatewayRequestError, parseBatch, parseSingle } from './protocol.js';
+import { serveSubscription, subscriptionOf } from './pubsub.js';
 import type { Outcome, RedisBackend } from './redisBackend.js';
 
 export interface ActiveFaults {
@@ -24,7 +20,10 @@ export interface ActiveFaults {
 export interface RequestHandlerDeps {
   backend: RedisBackend;
   token: string;
-  maxBodyBytes: number;
+  /** Upstash's max request size: larger bodies are refused with its error text. */
+  maxRequestBytes: number;
+  /** How to end each open event stream, called by the gateway's close(). */
+  streams: Set<() => void>;
   /** Mutated in place: the gateway exposes this very object. */
   metrics: { httpRequests: number; commands: number };
   faults: () => ActiveFaults;
@@ -36,7 +35,7 @@ const digest = (value: string): Buffer => createHash('sha256').update(value).dig
 export function createRequestHandler(
   deps: RequestHandlerDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const { backend, maxBodyBytes, metrics } = deps;
+  const { backend, maxRequestBytes, metrics } = deps;
   // Hashing both sides gives equal lengths, so timingSafeEqual leaks neither content nor length.
   const expectedAuth = digest(`Bearer ${deps.token}`);
   // Upstash uses this for read-your-writes across replicas; one Redis needs only a monotonic value.
@@ -63,7 +62,7 @@ export function createRequestHandler(
   const execute = async (route: string, body: string, base64: boolean): Promise<string> => {
     if (route === '/') {
       const cmd = parseSingle(body);
-      const rejection = rejectionOf(cmd) ?? (await backend.readGroupRefusal(cmd));
+      const rejection = await backend.refusal(cmd);
       if (rejection) throw new GatewayRequestError(400, rejection);
       metrics.commands++;
       return encodeResult(await backend.single(cmd), base64);
@@ -133,6 +132,12 @@ export function createRequestHandler(
       return;
     }
     const route = routeOf(req.url);
+    const subscription = subscriptionOf(route);
+    if (subscription) {
+      req.resume();
+      void serveSubscription(backend.url, subscription, res, req, deps.streams);
+      return;
+    }
     if (route !== '/' && route !== '/pipeline' && route !== '/multi-exec') {
       req.resume();
       send(res, 404, encodeError(`ERR unknown route ${route}: use /, /pipeline or /multi-exec`));
@@ -140,10 +145,10 @@ export function createRequestHandler(
     }
     const tooLarge = (): void => {
       // Connection: close, so the unread rest of the body is dropped with the socket.
-      send(res, 413, encodeError(`ERR request body exceeds ${maxBodyBytes} bytes`), true);
+      send(res, 400, encodeError(LIMIT_ERRORS.request), true);
       req.resume();
     };
-    if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) {
+    if (Number(req.headers['content-length'] ?? 0) > maxRequestBytes) {
       tooLarge();
       return;
     }
@@ -153,7 +158,7 @@ export function createRequestHandler(
     req.on('data', (chunk: Buffer) => {
       if (rejected) return;
       size += chunk.length;
-      if (size > maxBodyBytes) {
+      if (size > maxRequestBytes) {
         rejected = true;
         tooLarge();
       } else chunks.push(chunk);
