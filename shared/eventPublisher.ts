@@ -6,6 +6,7 @@
  */
 
 import type { Redis } from '@upstash/redis';
+import { argsBytes, byteRanges, itemBudget, MAX_REQUEST_BYTES } from './cache/requestSize.js';
 import { ConfigError, UserCacheError } from './errors.js';
 import { isTimeoutError, safeErrorText } from './errorText.js';
 import { toStreamFields } from './events.js';
@@ -32,7 +33,16 @@ export interface EventPublisherOptions {
   maxLen?: number;
   /** When set, `publish` marks the outbox rows it published. @default undefined (no marking) */
   repository?: OutboxRepository;
+  /**
+   * Largest HTTP request to send: a page of events is split into pipelines that fit (Upstash refuses
+   * requests over 1 MB with `ERR max request size exceeded`).
+   * @default 1000000 (MAX_REQUEST_BYTES)
+   */
+  maxRequestBytes?: number;
 }
+
+/** `"xadd","<stream>","MAXLEN","~","<n>","*",` and the brackets: generous for any stream name used here. */
+const XADD_HEAD_BYTES = 256;
 
 type PipelineReply = Array<{ result: unknown; error?: string }>;
 
@@ -41,8 +51,10 @@ export class EventPublisher {
   readonly #redis: EventPublisherRedis;
   readonly #maxLen: number;
   readonly #repository: OutboxRepository | undefined;
+  readonly #maxRequestBytes: number;
 
   constructor(options: EventPublisherOptions) {
+    this.#maxRequestBytes = options.maxRequestBytes ?? MAX_REQUEST_BYTES;
     this.#redis = options.redis;
     this.stream = options.stream ?? 'events:users';
     this.#maxLen = options.maxLen ?? 1_000_000;
@@ -50,6 +62,9 @@ export class EventPublisher {
     if (this.stream.length === 0) throw new ConfigError('stream must not be empty');
     if (!Number.isSafeInteger(this.#maxLen) || this.#maxLen < 1) {
       throw new ConfigError('maxLen must be a positive integer');
+    }
+    if (!Number.isSafeInteger(this.#maxRequestBytes) || this.#maxRequestBytes < 1) {
+      throw new ConfigError('maxRequestBytes must be a positive integer');
     }
   }
 
@@ -93,30 +108,38 @@ export class EventPublisher {
     repository: OutboxRepository | undefined,
   ): Promise<string[]> {
     if (events.length === 0) return [];
-    let replies: PipelineReply;
-    try {
-      const p = this.#redis.pipeline();
-      for (const event of events) {
-        const fields = toStreamFields({ ...event, eventId: event.outboxId });
-        p.xadd(this.stream, '*', fields, {
-          trim: { type: 'MAXLEN', threshold: this.#maxLen, comparison: '~' },
-        });
+    const fieldsOf = events.map((event) => toStreamFields({ ...event, eventId: event.outboxId }));
+    // One pipeline per request-sized run of events (Upstash refuses requests over 1 MB), in order.
+    const sizes = fieldsOf.map((fields) => argsBytes(Object.entries(fields).flat()) + XADD_HEAD_BYTES);
+    const replies: PipelineReply = [];
+    let failure: UserCacheError | undefined;
+    for (const [start, end] of byteRanges(sizes, itemBudget(this.#maxRequestBytes))) {
+      try {
+        const p = this.#redis.pipeline();
+        for (const fields of fieldsOf.slice(start, end)) {
+          p.xadd(this.stream, '*', fields, {
+            trim: { type: 'MAXLEN', threshold: this.#maxLen, comparison: '~' },
+          });
+        }
+        replies.push(...((await p.exec({ keepErrors: true })) as PipelineReply));
+      } catch (error) {
+        const timeout = isTimeoutError(error);
+        failure = new UserCacheError(
+          timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE',
+          // The text, not the error as `cause`: the client's error embeds the command, profiles included.
+          `XADD to the events stream failed: ${safeErrorText(error)}`,
+          { details: { stream: this.stream, events: events.length - start } },
+        );
+        break;
       }
-      replies = (await p.exec({ keepErrors: true })) as PipelineReply;
-    } catch (error) {
-      const timeout = isTimeoutError(error);
-      throw new UserCacheError(
-        timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE',
-        // The text, not the error as `cause`: the client's error embeds the command, profiles included.
-        `XADD to the events stream failed: ${safeErrorText(error)}`,
-        { details: { stream: this.stream, events: events.length } },
-      );
     }
+    if (failure && replies.length === 0) throw failure;
 
     const published: Array<{ outboxId: string; streamId: string }> = [];
     let firstError: string | undefined;
     events.forEach((event, i) => {
       const reply = replies[i];
+      if (reply === undefined && failure) return;
       if (!reply?.error && typeof reply?.result === 'string') {
         published.push({ outboxId: event.outboxId, streamId: reply.result });
       } else {
@@ -125,6 +148,7 @@ export class EventPublisher {
     });
     // Mark what did reach the stream even when some entries failed, so the relay does not re-send them.
     if (repository) await repository.markPublished(published);
+    if (failure) throw failure;
     if (firstError !== undefined) {
       throw new UserCacheError('CACHE_PROTOCOL', 'some events were not added to the stream', {
         details: { stream: this.stream, failed: events.length - published.length, error: firstError },

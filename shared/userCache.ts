@@ -11,7 +11,14 @@ import type { Redis } from '@upstash/redis';
 import { ActivityMarks, MARK_LIVE, markLiveArgs, unrecorded } from './cache/activity.js';
 import { type CacheLookup, decodeEntry } from './cache/codec.js';
 import { type CacheKeys, cacheKeys } from './cache/keys.js';
-import { FENCE_REFUSED, FENCED_WRITE, fencedByLease } from './cache/scripts.js';
+import { fencedWriteRanges, MAX_REQUEST_BYTES } from './cache/requestSize.js';
+import {
+  FENCE_REFUSED,
+  FENCED_WRITE,
+  FENCED_WRITE_SLOTS,
+  fencedByLease,
+  type LuaScript,
+} from './cache/scripts.js';
 import {
   type CacheStats,
   COUNTERS,
@@ -89,6 +96,12 @@ export interface UserCacheOptions {
   random?: () => number;
   /** @default a logger that drops everything */
   logger?: LoggerPort;
+  /**
+   * Largest HTTP request to send: fenced writes are split so that each call fits (Upstash refuses
+   * requests over 1 MB with `ERR max request size exceeded`).
+   * @default 1000000 (MAX_REQUEST_BYTES)
+   */
+  maxRequestBytes?: number;
 }
 
 type PipelineReply = Array<{ result: unknown; error?: string }>;
@@ -103,9 +116,11 @@ export class UserCache {
   readonly #logger: LoggerPort;
   readonly #ttl: TtlPolicy;
   readonly #activity: ActivityMarks;
+  readonly #maxRequestBytes: number;
 
   constructor(options: UserCacheOptions) {
     this.#redis = options.redis;
+    this.#maxRequestBytes = positiveInt('maxRequestBytes', options.maxRequestBytes ?? MAX_REQUEST_BYTES);
     this.keys = cacheKeys(options.keyPrefix ?? '');
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
@@ -202,8 +217,9 @@ export class UserCache {
   }
 
   /**
-   * Applies fenced writes in ONE Redis command: profiles, tombstones (`deleted`), negative entries and
-   * invalidations. Never throws for Redis trouble: each entry reports `unavailable` instead.
+   * Applies fenced writes in one Redis command (several when the batch passes the request size limit):
+   * profiles, tombstones (`deleted`), negative entries and invalidations. Never throws for Redis trouble:
+   * each entry reports `unavailable` instead.
    * With `fence` (the poller), the same command first checks that the lease still holds the caller's
    * token, and throws `LeaseLostError` (nothing written) when it does not.
    */
@@ -226,14 +242,53 @@ export class UserCache {
     });
     const { fence } = options;
     const lua = fence ? FENCED_WRITE_UNDER_LEASE : FENCED_WRITE;
-    if (fence) {
-      keys.unshift(fence.key);
-      args.unshift(fence.token);
-    }
-    // A read-fill records its profiles as active: MARK_LIVE runs after the write, in the same pipeline.
+    // One script call per request-sized run of entries (Upstash refuses requests over 1 MB); each entry
+    // is fenced on its own, so splitting changes nothing but the number of calls. Under a lease fence every
+    // call checks the lease: a run that loses it mid-batch stops at the first refused call (the calls
+    // before it were made while it still held the lease).
+    // A read-fill records its profiles as active: MARK_LIVE runs after the last write call, in the same
+    // pipeline (so it sees every profile this call wrote); its ids are given back when it did not run.
     const marks = options.recordActivity
       ? this.#activity.take(checked.flatMap((e) => (e.kind === 'profile' ? [e.profile.userId] : [])))
       : [];
+    const ranges = fencedWriteRanges(keys, args, this.#maxRequestBytes);
+    const codes: unknown[] = [];
+    for (const [n, [start, end]] of ranges.entries()) {
+      const k = keys.slice(start, end);
+      const a = args.slice(start * FENCED_WRITE_SLOTS, end * FENCED_WRITE_SLOTS);
+      if (fence) {
+        k.unshift(fence.key);
+        a.unshift(fence.token);
+      }
+      const last = n === ranges.length - 1;
+      const result = await this.#fencedWrite(lua, k, a, last ? marks : []);
+      if (fence && Number(result) === FENCE_REFUSED) {
+        if (!last) this.#activity.giveBack(marks);
+        throw new LeaseLostError(
+          `lease ${fence.key} is no longer held by this run; the rest was not written`,
+        );
+      }
+      for (let i = start; i < end; i++) codes.push(Array.isArray(result) ? result[i - start] : undefined);
+    }
+    return entries.map((entry, i) => {
+      const code = Number(codes[i] ?? Number.NaN);
+      const outcome: WriteOutcome = OUTCOME_OF_CODE[code] ?? 'unavailable';
+      if (outcome === 'written') this.#stats.add(entry.kind === 'invalidate' ? 'invalidations' : 'sets');
+      if (outcome === 'stale') this.#stats.add('staleRejected');
+      return outcome;
+    });
+  }
+
+  /**
+   * One fenced-write call, with `marks` (MARK_LIVE) riding in the same pipeline: its reply (per-key
+   * codes, or FENCE_REFUSED), undefined when Redis failed (logged). Marks not recorded are given back.
+   */
+  async #fencedWrite(
+    lua: LuaScript,
+    keys: string[],
+    args: string[],
+    marks: ReadonlyArray<[string, number]>,
+  ): Promise<unknown> {
     let reply: PipelineReply[number] | undefined;
     let markReply: PipelineReply[number] | undefined;
     try {
@@ -250,21 +305,11 @@ export class UserCache {
       if (reply?.error) throw new UserCacheError('CACHE_PROTOCOL', safeErrorText(new Error(reply.error)));
     } catch (error) {
       this.#activity.giveBack(marks);
-      this.#logger.warn('cache write failed', { entries: entries.length, error: safeErrorText(error) });
-      return entries.map(() => 'unavailable');
+      this.#logger.warn('cache write failed', { entries: keys.length, error: safeErrorText(error) });
+      return undefined;
     }
     if (marks.length > 0) this.#activity.giveBack(unrecorded(marks, markReply));
-    const codes = reply?.result;
-    if (fence && Number(codes) === FENCE_REFUSED) {
-      throw new LeaseLostError(`lease ${fence.key} is no longer held by this run; nothing was written`);
-    }
-    return entries.map((entry, i) => {
-      const code = Array.isArray(codes) ? Number(codes[i]) : Number.NaN;
-      const outcome: WriteOutcome = OUTCOME_OF_CODE[code] ?? 'unavailable';
-      if (outcome === 'written') this.#stats.add(entry.kind === 'invalidate' ? 'invalidations' : 'sets');
-      if (outcome === 'stale') this.#stats.add('staleRejected');
-      return outcome;
-    });
+    return reply?.result;
   }
 
   /**
