@@ -16,7 +16,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Redis } from '@upstash/redis';
-import { runScript, script } from './cache/scripts.js';
+import { KEY_LOCKING, runScript, script } from './cache/scripts.js';
 import { ConfigError, LeaseHeldError, UserCacheError } from './errors.js';
 import { safeErrorText } from './errorText.js';
 import type { Clock } from './ports.js';
@@ -66,16 +66,14 @@ export interface LeaseOptions {
 }
 
 /** PEXPIRE only when the caller still owns the key. Returns 1 when renewed, 0 when lost. */
-const RENEW = script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+const RENEW = script(`${KEY_LOCKING}if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 `);
 
 /** DEL only when the caller still owns the key. Returns 1 when released, 0 when already gone or taken. */
-const RELEASE = script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+const RELEASE = script(`${KEY_LOCKING}if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0

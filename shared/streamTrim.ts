@@ -18,7 +18,7 @@
  * @see https://redis.io/docs/latest/commands/xgroup-delconsumer/
  */
 import type { Redis } from '@upstash/redis';
-import { runScript, script } from './cache/scripts.js';
+import { KEY_LOCKING, runScript, script } from './cache/scripts.js';
 
 export type StreamTrimRedis = Pick<Redis, 'evalsha' | 'eval'>;
 
@@ -42,7 +42,7 @@ end
 `;
 
 /** KEYS[1] stream. Returns { removed, floor } (floor '' when the stream or its groups do not exist). */
-const TRIM_ACKNOWLEDGED = script(`${ID_HELPERS}
+const TRIM_ACKNOWLEDGED = script(`${KEY_LOCKING}${ID_HELPERS}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 if #groups == 0 then return {0, ''} end
@@ -63,7 +63,7 @@ return {removed, floor}
  * KEYS[1] stream; ARGV group, minIdleMs, self. Deletes consumers with 0 pending entries that are idle for
  * at least minIdleMs, or named `self` (a poller removing itself when done). Returns how many were deleted.
  */
-const PRUNE_CONSUMERS = script(`${ID_HELPERS}
+const PRUNE_CONSUMERS = script(`${KEY_LOCKING}${ID_HELPERS}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
 if not ok then return 0 end

@@ -19,6 +19,13 @@ export function script(source: string): LuaScript {
   return { source, sha1: createHash('sha1').update(source).digest('hex') };
 }
 
+/**
+ * First line of every script here. Upstash runs a script under a global lock (every other command of the
+ * database waits) unless its shebang says `allow-key-locking`; then it locks only the script's KEYS, and
+ * every key the script touches must be in KEYS. Each script in shared/ touches only its KEYS.
+ */
+export const KEY_LOCKING = '#!lua flags=allow-key-locking\n';
+
 /** Number of ARGV slots each key takes in FENCED_WRITE. */
 export const FENCED_WRITE_SLOTS = 8;
 
@@ -43,8 +50,7 @@ export const FENCED_WRITE_SLOTS = 8;
  * Returns one integer per key: 1 written, 0 rejected as stale, 2 invalidation with nothing to invalidate,
  * 3 wrong type.
  */
-export const FENCED_WRITE = script(`
-local out = {}
+export const FENCED_WRITE = script(`${KEY_LOCKING}local out = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
   local b = (i - 1) * ${FENCED_WRITE_SLOTS}
