@@ -8,6 +8,7 @@ import { shortestProfileTtlSeconds } from '../shared/cache/ttl.js';
 import { ConfigError } from '../shared/errors.js';
 import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
 import { LIMITS } from '../shared/profile.js';
+import { DEFAULT_STREAM_MAX_LEN } from '../shared/streamBounds.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -129,7 +130,7 @@ export function loadConfig(env: Env = process.env): Config {
     events: {
       stream: get('EVENTS_STREAM', name) ?? 'events:users',
       group: get('EVENTS_GROUP', name) ?? 'user-cache',
-      maxLen: get('EVENTS_STREAM_MAX_LEN', int(1)) ?? 1_000_000,
+      maxLen: get('EVENTS_STREAM_MAX_LEN', int(1)) ?? DEFAULT_STREAM_MAX_LEN,
     },
     poller: { budgetMs: get('POLLER_BUDGET_MS', int(1, 900_000)) ?? POLLER_SCHEDULE.budgetMs },
     prewarm: {

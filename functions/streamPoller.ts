@@ -76,6 +76,12 @@ function record(metrics: MetricsPort, report: PollReport): void {
   metrics.addMetric('OutboxRelayed', 'Count', report.relayed);
   metrics.addMetric('PollerErrors', 'Count', report.errors);
   for (const lag of report.lagSamplesMs) metrics.addMetric('EventLag', 'Milliseconds', lag);
+  // Only from a run that trimmed: the stream's size and its oldest unacknowledged entry (both alarmed).
+  if (report.streamLength >= 0) {
+    metrics.addMetric('StreamLength', 'Count', report.streamLength);
+    metrics.addMetric('OldestPendingAge', 'Milliseconds', Math.max(0, report.oldestPendingAgeMs));
+    metrics.addMetric('StreamGroupsExcluded', 'Count', report.groupsExcluded);
+  }
 }
 
 function publish(deps: PollerDeps): void {

@@ -11,6 +11,9 @@ import { ConfigError, UserCacheError } from './errors.js';
 import { isTimeoutError, safeErrorText } from './errorText.js';
 import { toStreamFields } from './events.js';
 import type { OutboxEvent, ProfileRepository } from './profileRepository.js';
+import { DEFAULT_STREAM_MAX_LEN } from './streamBounds.js';
+
+export { DEFAULT_STREAM_MAX_LEN, MAX_EVENT_ENTRY_BYTES, streamMaxLen } from './streamBounds.js';
 
 /** The Redis commands the publisher needs (an `@upstash/redis` client built by `createRedisClient`). */
 export type EventPublisherRedis = Pick<Redis, 'pipeline'>;
@@ -26,9 +29,10 @@ export interface EventPublisherOptions {
    */
   stream?: string;
   /**
-   * Hard cap sent with every XADD as `MAXLEN ~`. Only a safety net against a stalled consumer: the poller
-   * trims by MINID once every group has read past an entry, which never drops unread events.
-   * @default 1000000
+   * Hard cap sent with every XADD as `MAXLEN ~`: the stream's bound whatever its consumers do (the poller
+   * trims by MINID once every live group has read past an entry, which never drops unread events). Sized
+   * in bytes: a stream is ONE Upstash record, refused past 100 MB (see DEFAULT_STREAM_MAX_LEN).
+   * @default DEFAULT_STREAM_MAX_LEN (6666)
    */
   maxLen?: number;
   /** When set, `publish` marks the outbox rows it published. @default undefined (no marking) */
@@ -57,7 +61,7 @@ export class EventPublisher {
     this.#maxRequestBytes = options.maxRequestBytes ?? MAX_REQUEST_BYTES;
     this.#redis = options.redis;
     this.stream = options.stream ?? 'events:users';
-    this.#maxLen = options.maxLen ?? 1_000_000;
+    this.#maxLen = options.maxLen ?? DEFAULT_STREAM_MAX_LEN;
     this.#repository = options.repository;
     if (this.stream.length === 0) throw new ConfigError('stream must not be empty');
     if (!Number.isSafeInteger(this.#maxLen) || this.#maxLen < 1) {

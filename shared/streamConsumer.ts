@@ -445,8 +445,14 @@ export class StreamConsumer {
   /** Trims what every group acknowledged and deletes finished consumers. Failures are logged only. */
   async #housekeeping(report: PollReport): Promise<void> {
     try {
-      const { removed, floor } = await this.#group.trim();
+      const { removed, floor, length, oldestPendingAgeMs, excluded } = await this.#group.trim();
       report.trimmed += removed;
+      report.streamLength = length;
+      report.oldestPendingAgeMs = oldestPendingAgeMs;
+      report.groupsExcluded = excluded.length;
+      if (excluded.length > 0) {
+        this.#logger.warn('abandoned consumer groups left out of the trim floor', { groups: excluded });
+      }
       // Consumers of crashed runs: their entries were claimed, nothing else refers to them.
       await this.#group.prune(Math.max(this.#o.claimIdleMs, 60_000));
       if (removed > 0) this.#logger.debug('stream trimmed', { removed, floor });

@@ -8,6 +8,7 @@ import type { HandoverLeasePort } from './lease.js';
 import type { Clock, LoggerPort } from './ports.js';
 import { LIMITS } from './profile.js';
 import type { ProfileRepository } from './profileRepository.js';
+import { DEFAULT_STREAM_MAX_LEN } from './streamBounds.js';
 import type { StreamGroupRedis } from './streamGroup.js';
 import type { UserCache } from './userCache.js';
 
@@ -26,7 +27,10 @@ export interface StreamConsumerOptions {
   consumer?: string;
   /** @default `${stream}:dead` */
   deadLetterStream?: string;
-  /** Cap of the dead-letter stream (`MAXLEN ~`). @default 100000 */
+  /**
+   * Cap of the dead-letter stream (`MAXLEN ~`), one Upstash record too: the events stream's byte-sized cap.
+   * @default DEFAULT_STREAM_MAX_LEN (6666)
+   */
   deadLetterMaxLen?: number;
   /** Entries per XREADGROUP (and per claim page). At most 1000. @default 100 */
   count?: number;
@@ -99,6 +103,12 @@ export interface PollReport {
   relayed: number;
   batches: number;
   trimmed: number;
+  /** XLEN after the run's last trim; -1 when no trim ran. */
+  streamLength: number;
+  /** Age of the group's oldest pending entry at the last trim, ms; -1 when none pending or no trim ran. */
+  oldestPendingAgeMs: number;
+  /** Other groups the last trim left out of its floor: abandoned (streamTrim.ts). */
+  groupsExcluded: number;
   /** Redis or relay failures the run survived. */
   errors: number;
   /** True when the lease was taken by someone else mid-run (this run then stopped early). */
@@ -123,7 +133,7 @@ export function resolveConsumerOptions(options: StreamConsumerOptions): Resolved
     group: options.group ?? 'user-cache',
     consumer: options.consumer ?? `poller-${randomUUID()}`,
     deadLetterStream: options.deadLetterStream ?? `${stream}:dead`,
-    deadLetterMaxLen: options.deadLetterMaxLen ?? 100_000,
+    deadLetterMaxLen: options.deadLetterMaxLen ?? DEFAULT_STREAM_MAX_LEN,
     count: options.count ?? 100,
     claimIdleMs: options.claimIdleMs ?? 30_000,
     maxDeliveries: options.maxDeliveries ?? 5,
@@ -173,6 +183,9 @@ export function emptyReport(): PollReport {
     relayed: 0,
     batches: 0,
     trimmed: 0,
+    streamLength: -1,
+    oldestPendingAgeMs: -1,
+    groupsExcluded: 0,
     errors: 0,
     leaseLost: false,
     handedOver: false,

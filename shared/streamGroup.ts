@@ -9,7 +9,7 @@ import type { Redis } from '@upstash/redis';
 import { UserCacheError } from './errors.js';
 import { isTimeoutError, safeErrorText } from './errorText.js';
 import { deadLetterFields, decodeEntries, decodeReadGroup, type StreamEntry } from './streamEntries.js';
-import { pruneConsumers, trimAcknowledged } from './streamTrim.js';
+import { pruneConsumers, type TrimResult, trimAcknowledged } from './streamTrim.js';
 
 /** The Redis commands the poller needs (an `@upstash/redis` client built by `createRedisClient`). */
 export type StreamGroupRedis = Pick<Redis, 'exec' | 'multi' | 'evalsha' | 'eval'>;
@@ -137,10 +137,11 @@ export class StreamGroup {
     return Array.isArray(summary) ? Number(summary[0]) || 0 : 0;
   }
 
-  /** Trims what every group acknowledged (see streamTrim.ts). */
-  trim(): Promise<{ removed: number; floor: string | undefined }> {
-    return this.#call(() => trimAcknowledged(this.redis, this.stream));
+  /** Trims what every live group acknowledged, this one always among them (see streamTrim.ts). */
+  trim(): Promise<TrimResult> {
+    return this.#call(() => trimAcknowledged(this.redis, this.stream, { group: this.group }));
   }
+
 
   /** Deletes consumers holding nothing: idle ones, and this one when `self` is set. */
   prune(minIdleMs: number, self = false): Promise<number> {

@@ -1,13 +1,15 @@
 /**
  * Stream housekeeping, each step one atomic Lua script (one billed command, no race with readers):
  *
- * - `trimAcknowledged`: XTRIM MINID ~ <floor>, where floor is, over EVERY consumer group of the stream,
- *   the smallest of (oldest pending id, first id after last-delivered-id). Everything below the floor has
- *   been delivered to and acknowledged by every group, so trimming never drops an unacknowledged or
- *   undelivered entry. `~` only removes whole radix-tree nodes, so it keeps more than the floor, never less.
- *   The bound: the stream holds at least the entries not yet acknowledged by the slowest group, plus up
- *   to one node (100 entries by default) of acknowledged ones; the publisher's `MAXLEN ~` cap is the only
- *   other trim, a safety net for a consumer that stalls for days.
+ * - `trimAcknowledged`: XTRIM MINID ~ <floor>, where floor is, over every consumer group of the stream
+ *   but abandoned ones, the smallest of (oldest pending id, first id after last-delivered-id). Everything
+ *   below the floor has been delivered to and acknowledged by every live group, so trimming never drops
+ *   an entry a live group still needs. `~` only removes whole radix-tree nodes, so it keeps more than the
+ *   floor, never less. A group other than the poller's own that lags more than ABANDONED_GROUP_LAG_MS is
+ *   abandoned: left to pin the floor, it would keep the stream at the publisher's `MAXLEN ~` cap forever.
+ *   That cap is the only other trim, sized in bytes so the stream stays under Upstash's 100 MB record
+ *   limit whatever the consumers do (see eventPublisher.ts). The script also reports the stream's length
+ *   and the own group's oldest pending age, which the poller emits as metrics (both are alarmed).
  * - `pruneConsumers`: deletes consumers with no pending entries. The poller uses a fresh consumer name per
  *   invocation (1,440 a day), which would otherwise accumulate in the group forever.
  *
@@ -41,22 +43,45 @@ local function field(flat, name)
 end
 `;
 
-/** KEYS[1] stream. Returns { removed, floor } (floor '' when the stream or its groups do not exist). */
+/**
+ * KEYS[1] stream; ARGV own group, abandonedAfterMs. Returns { removed, floor, length, oldestPendingAgeMs,
+ * excluded }: floor '' when nothing bounds it, age -1 when the own group has nothing pending.
+ *
+ * A group other than the own one whose oldest needed entry (pending, or first undelivered) is older than
+ * abandonedAfterMs by Redis' clock is left out of the floor: its unread entries may then be trimmed. A
+ * caught-up group needs no entry and never counts as lagging, however quiet the stream.
+ */
 const TRIM_ACKNOWLEDGED = script(`${KEY_LOCKING}${ID_HELPERS}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
-local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
-if #groups == 0 then return {0, ''} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, '', 0, -1, {}} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local bound = tonumber(ARGV[2])
+local oldest = -1
+local excluded = {}
 local floor = nil
-for _, g in ipairs(groups) do
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name = field(g, 'name')
   local last = field(g, 'last-delivered-id')
   local ms, seq = parse(last)
   local candidate = string.format('%d-%d', ms, seq + 1)
-  local summary = redis.call('XPENDING', KEYS[1], field(g, 'name'))
-  if tonumber(summary[1]) > 0 and less(summary[2], candidate) then candidate = summary[2] end
-  if floor == nil or less(candidate, floor) then floor = candidate end
+  local summary = redis.call('XPENDING', KEYS[1], name)
+  local pending = tonumber(summary[1]) > 0
+  if pending and less(summary[2], candidate) then candidate = summary[2] end
+  local needed = nil
+  if pending then needed = summary[2] else
+    local first = redis.call('XRANGE', KEYS[1], candidate, '+', 'COUNT', 1)
+    if #first > 0 then needed = first[1][1] end
+  end
+  if name == ARGV[1] and pending then oldest = now - parse(summary[2]) end
+  if name ~= ARGV[1] and needed ~= nil and now - parse(needed) > bound then
+    excluded[#excluded + 1] = name
+  elseif floor == nil or less(candidate, floor) then
+    floor = candidate
+  end
 end
-local removed = redis.call('XTRIM', KEYS[1], 'MINID', '~', floor)
-return {removed, floor}
+local removed = 0
+if floor ~= nil then removed = redis.call('XTRIM', KEYS[1], 'MINID', '~', floor) end
+return {removed, floor or '', redis.call('XLEN', KEYS[1]), oldest, excluded}
 `);
 
 /**
@@ -80,16 +105,46 @@ end
 return deleted
 `);
 
-/** Trims entries every group has acknowledged. Throws on Redis failure (the caller logs and carries on). */
+/**
+ * How far behind a group other than the poller's own may fall before it stops holding the trim floor: a
+ * day. A consumer down longer than that loses the entries the MINID trim then removes (it should be
+ * deleted, or its owner alerted by the StreamGroupsExcluded metric); the poller's own group is never
+ * excluded (its lag is alarmed instead).
+ */
+export const ABANDONED_GROUP_LAG_MS = 86_400_000;
+
+export interface TrimResult {
+  removed: number;
+  floor: string | undefined;
+  /** XLEN after the trim. */
+  length: number;
+  /** Age of the own group's oldest pending entry (by its id's time, Redis' clock), -1 when none. */
+  oldestPendingAgeMs: number;
+  /** Groups left out of the floor because they lag past `abandonedAfterMs`. */
+  excluded: string[];
+}
+
+/** Trims entries every live group has acknowledged. Throws on Redis failure (the caller logs and carries on). */
 export async function trimAcknowledged(
   redis: StreamTrimRedis,
   stream: string,
-): Promise<{ removed: number; floor: string | undefined }> {
-  const reply = await runScript(redis, TRIM_ACKNOWLEDGED, [stream], []);
-  const [removed, floor] = Array.isArray(reply) ? reply : [];
+  opts: {
+    /** The poller's group: it always holds the floor. Without it, no group is ever excluded. */
+    group?: string;
+    /** @default ABANDONED_GROUP_LAG_MS */
+    abandonedAfterMs?: number;
+  } = {},
+): Promise<TrimResult> {
+  const bound =
+    opts.group === undefined ? Number.MAX_SAFE_INTEGER : (opts.abandonedAfterMs ?? ABANDONED_GROUP_LAG_MS);
+  const reply = await runScript(redis, TRIM_ACKNOWLEDGED, [stream], [opts.group ?? '', String(bound)]);
+  const [removed, floor, length, oldest, excluded] = Array.isArray(reply) ? reply : [];
   return {
     removed: Number(removed) || 0,
     floor: typeof floor === 'string' && floor !== '' ? floor : undefined,
+    length: Number(length) || 0,
+    oldestPendingAgeMs: oldest === undefined ? -1 : Number(oldest),
+    excluded: Array.isArray(excluded) ? excluded.map(String) : [],
   };
 }
 

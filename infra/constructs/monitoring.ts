@@ -45,6 +45,10 @@ export const CUSTOM_METRICS = {
   inconsistencyMaxAge: 'InconsistencyMaxAgeMs',
   /** Active users a closed prewarm cycle did not warm (emitted once per cycle): `functions/prewarm.ts`. */
   prewarmUncovered: 'PrewarmUncovered',
+  /** XLEN of the events stream after the poller's trim: `functions/streamPoller.ts`. */
+  streamLength: 'StreamLength',
+  /** Age in ms of the poller group's oldest unacknowledged entry (0 when none). */
+  oldestPendingAge: 'OldestPendingAge',
 } as const;
 
 export interface AlarmThresholds {
@@ -58,6 +62,13 @@ export interface AlarmThresholds {
   readonly inconsistentEntries: number;
   /** Share of looked-up profiles read from PostgreSQL because Redis failed, in percent, over 5 minutes. @default 5 */
   readonly dbFallbackPercent: number;
+  /**
+   * Events stream length: 45% of the publisher's byte-sized cap (6,666), which drops the oldest entries
+   * past it. Normally the stream holds what the poller has not acknowledged plus about 100. @default 3000
+   */
+  readonly streamLength: number;
+  /** Age of the oldest unacknowledged entry, ms (stuck entries are claimed after 30 s). @default 300000 */
+  readonly oldestPendingAgeMs: number;
 }
 
 export const DEFAULT_THRESHOLDS: AlarmThresholds = {
@@ -66,6 +77,8 @@ export const DEFAULT_THRESHOLDS: AlarmThresholds = {
   eventLagP99Ms: 180_000,
   inconsistentEntries: 0,
   dbFallbackPercent: 5,
+  streamLength: 3_000,
+  oldestPendingAgeMs: 300_000,
 };
 
 export interface MonitoringProps {
@@ -166,6 +179,19 @@ export class Monitoring extends Construct {
       dbShare,
       t.dbFallbackPercent,
       'Redis is failing: reads are served from PostgreSQL',
+    );
+    // The stream is one Upstash record (100 MB limit): its size and its oldest unacknowledged entry.
+    this.alarm(
+      'StreamLength',
+      custom(CUSTOM_METRICS.streamLength, 'Maximum'),
+      t.streamLength,
+      'The events stream is growing: the poller (or another group) is not keeping up',
+    );
+    this.alarm(
+      'OldestPendingAge',
+      custom(CUSTOM_METRICS.oldestPendingAge, 'Maximum'),
+      t.oldestPendingAgeMs,
+      'Stream entries stay unacknowledged: the poller cannot apply them',
     );
     // A 5-minute period: the alarm fires as soon as a run reports and clears before the next run,
     // so every bad run notifies again instead of the alarm sitting in ALARM unnoticed.
