@@ -8,6 +8,7 @@ import { runCacheBench } from './cacheBench.js';
 import { runDeployedScheduleBench } from './deployedScheduleBench.js';
 import { runEventsBench } from './eventsBench.js';
 import { runScaleBench } from './scaleBench.js';
+import { runScriptBench } from './scriptBench.js';
 
 export interface SectionContext {
   /** BENCH_SCALE: multiplies iteration counts. */
@@ -70,6 +71,13 @@ export const benchSections: BenchSection[] = [
     byDefault: false,
     async run(ctx) {
       ctx.results.scale = await runScaleBench();
+    },
+  },
+  {
+    // The longest single script during a prewarm (Upstash runs unflagged scripts under a global lock).
+    name: 'scripts',
+    async run(ctx) {
+      ctx.results.scripts = await runScriptBench();
     },
   },
   {
