@@ -32,7 +32,7 @@ export interface EventPublisherOptions {
    * Hard cap sent with every XADD as `MAXLEN ~`: the stream's bound whatever its consumers do (the poller
    * trims by MINID once every live group has read past an entry, which never drops unread events). Sized
    * in bytes: a stream is ONE Upstash record, refused past 100 MB (see DEFAULT_STREAM_MAX_LEN).
-   * @default DEFAULT_STREAM_MAX_LEN (6666)
+   * @default DEFAULT_STREAM_MAX_LEN (4545)
    */
   maxLen?: number;
   /** When set, `publish` marks the outbox rows it published. @default undefined (no marking) */

@@ -29,7 +29,7 @@ export interface StreamConsumerOptions {
   deadLetterStream?: string;
   /**
    * Cap of the dead-letter stream (`MAXLEN ~`), one Upstash record too: the events stream's byte-sized cap.
-   * @default DEFAULT_STREAM_MAX_LEN (6666)
+   * @default DEFAULT_STREAM_MAX_LEN (4545)
    */
   deadLetterMaxLen?: number;
   /** Entries per XREADGROUP (and per claim page). At most 1000. @default 100 */

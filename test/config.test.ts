@@ -37,7 +37,7 @@ describe('loadConfig()', () => {
         negativeTtlSeconds: 60,
         tombstoneTtlSeconds: 604_800,
       },
-      events: { stream: 'events:users', group: 'user-cache', maxLen: 6_666 },
+      events: { stream: 'events:users', group: 'user-cache', maxLen: 4_545 },
       poller: { budgetMs: 80_000 },
       prewarm: { batchSize: 500, pauseMs: 1500, windowDays: 7, source: 'activity', deadlineMinutes: 150 },
       auth: { readScope: 'users.read', writeScope: 'users.write' },

@@ -646,7 +646,7 @@ describe('UserCacheStack', () => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'StreamLength',
         Statistic: 'Maximum',
-        Threshold: 3_000,
+        Threshold: 2_000,
         ComparisonOperator: 'GreaterThanThreshold',
       });
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {

@@ -141,15 +141,16 @@ describe("the publisher's byte-sized MAXLEN cap", () => {
     expect((DEFAULT_STREAM_MAX_LEN + 100) * MAX_EVENT_ENTRY_BYTES).toBeLessThan(60_000_000);
   });
 
-  it('keeps a stream nobody reads under the record limit: 1,000 field-limit events, limit 2 MB', async () => {
+  it('keeps a stream nobody reads under the record limit: 1,000 largest-possible events, limit 4 MB', async () => {
     const token = randomBytes(8).toString('hex');
-    const gateway = await startUpstashGateway({ redisUrl: t.redisUrl, token, maxRecordBytes: 2_000_000 });
+    const gateway = await startUpstashGateway({ redisUrl: t.redisUrl, token, maxRecordBytes: 4_000_000 });
     try {
       const redis = createRedisClient({ url: gateway.url, token, timeoutMs: 10_000 });
       const stream = t.key('capped');
       // The same arithmetic as the default, scaled: half the record limit over the largest entry.
-      const publisher = new EventPublisher({ redis, stream, maxLen: streamMaxLen(1_000_000) });
-      const wide = '語';
+      const publisher = new EventPublisher({ redis, stream, maxLen: streamMaxLen(2_000_000) });
+      // 4-byte characters: lengths count code points, so these are the largest entries the validators allow.
+      const wide = '😀';
       const events: OutboxEvent[] = Array.from({ length: 1_000 }, (_, i) => ({
         outboxId: String(i + 1),
         type: 'user.profile.updated',
@@ -170,8 +171,8 @@ describe("the publisher's byte-sized MAXLEN cap", () => {
       for (let i = 0; i < events.length; i += 100) await publisher.publish(events.slice(i, i + 100));
 
       const usage = Number(await t.redis.exec(['MEMORY', 'USAGE', stream]));
-      expect(usage).toBeLessThan(2_000_000);
-      expect(Number(await t.redis.xlen(stream))).toBeLessThanOrEqual(streamMaxLen(1_000_000) + 100);
+      expect(usage).toBeLessThan(4_000_000);
+      expect(Number(await t.redis.xlen(stream))).toBeLessThanOrEqual(streamMaxLen(2_000_000) + 100);
     } finally {
       await gateway.close();
     }

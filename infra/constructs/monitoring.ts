@@ -63,8 +63,8 @@ export interface AlarmThresholds {
   /** Share of looked-up profiles read from PostgreSQL because Redis failed, in percent, over 5 minutes. @default 5 */
   readonly dbFallbackPercent: number;
   /**
-   * Events stream length: 45% of the publisher's byte-sized cap (6,666), which drops the oldest entries
-   * past it. Normally the stream holds what the poller has not acknowledged plus about 100. @default 3000
+   * Events stream length: 44% of the publisher's byte-sized cap (4,545), which drops the oldest entries
+   * past it. Normally the stream holds what the poller has not acknowledged plus about 100. @default 2000
    */
   readonly streamLength: number;
   /** Age of the oldest unacknowledged entry, ms (stuck entries are claimed after 30 s). @default 300000 */
@@ -77,7 +77,7 @@ export const DEFAULT_THRESHOLDS: AlarmThresholds = {
   eventLagP99Ms: 180_000,
   inconsistentEntries: 0,
   dbFallbackPercent: 5,
-  streamLength: 3_000,
+  streamLength: 2_000,
   oldestPendingAgeMs: 300_000,
 };
 

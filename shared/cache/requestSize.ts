@@ -1,7 +1,7 @@
 /**
  * Splitting Redis work by bytes, not only by count. Upstash refuses any request over 1 MB
  * (`ERR max request size exceeded`): a prewarm batch of 500 profiles at the field limits (200-character
- * name, 2,048-character avatar) is about 1.2 MB as ASCII and up to 3.4 MB with 3-byte characters, in
+ * name, 2,048-character avatar) is about 1.2 MB as ASCII and up to 4.6 MB with 4-byte characters, in
  * what used to be one EVALSHA. Sizes are measured as `@upstash/redis` sends them: the JSON text of the
  * command array (`JSON.stringify`), in UTF-8, so escapes (`\"`, `\\`) and multi-byte characters count.
  * @see https://upstash.com/docs/redis/troubleshooting/max_request_size_exceeded
@@ -35,7 +35,7 @@ export function argsBytes(values: readonly (string | number)[]): number {
 /**
  * Consecutive `[start, end)` ranges over items of the given sizes, each summing to at most `budget`,
  * in order, covering every item once. An item alone over the budget gets a range of its own (no input
- * the validators accept comes near: a profile is under 8 KB), so the server's refusal stays visible.
+ * the validators accept comes near: a profile is under 10 KB), so the server's refusal stays visible.
  */
 export function byteRanges(sizes: readonly number[], budget: number): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
