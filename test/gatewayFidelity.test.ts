@@ -74,6 +74,22 @@ describe('UpstashGateway fidelity', () => {
       expect(await tx.exec()).toEqual([4]);
     });
 
+    it('refuses a flagged script that touches a key not in KEYS, as Upstash would: that key is never written', async () => {
+      const sneaky =
+        "#!lua flags=allow-key-locking\nredis.call('SET', KEYS[1], 'a')\nreturn redis.call('SET', KEYS[1] .. ':other', 'b')";
+
+      await expect(t.redis.eval(sneaky, [t.key('declared')], [])).rejects.toThrow(
+        /allow-key-locking script accessed a key not in KEYS/,
+      );
+      expect(await t.redis.exists(t.key('declared:other'))).toBe(0);
+    });
+
+    it('leaves unflagged scripts free to touch any key (Upstash then takes its global lock)', async () => {
+      const free = "return redis.call('SET', KEYS[1] .. ':other', 'b')";
+
+      await expect(t.redis.eval(free, [t.key('free')], [])).resolves.toBe('OK');
+    });
+
     it('answers NOSCRIPT for a flagged digest it never saw, so the client falls back to EVAL', async () => {
       const unseen = `${flagged}\n-- unseen ${t.keyPrefix}`;
 

@@ -67,13 +67,14 @@ export class RedisBackend {
   readonly #shared: RawConnection;
   readonly #idle: RawConnection[] = [];
   readonly #sizes: SizeGuard;
-  readonly #scripts = new ScriptDigests();
+  readonly #scripts: ScriptDigests;
   #closed = false;
 
   private constructor(url: string, shared: RawConnection, limits: SizeLimits, table: CommandTable) {
     this.#url = url;
     this.#shared = shared;
     this.#sizes = new SizeGuard(limits, table, (cmd) => this.#shared.sendCommand(cmd));
+    this.#scripts = new ScriptDigests(table);
   }
 
   /** The URL of the Redis behind the gateway (pub/sub opens connections of its own to it). */
