@@ -38,14 +38,16 @@ export function hasKeyLocking(source: string): boolean {
 }
 
 /**
- * The source Redis 7.0 accepts: the flag removed, the other flags kept, `#!lua` alone when none is left
- * (a shebang with no flags is valid and keeps line numbers in Redis' error messages unchanged).
+ * The source Redis 7.0 accepts: the flag removed and the other flags kept. When it was the only flag the
+ * shebang line is emptied (line numbers stay), so the script runs exactly as it did before it had the
+ * flag: a Redis 7 shebang, even a bare `#!lua`, changes semantics (such a script is refused outright
+ * under maxmemory, where a legacy one runs and only its growing commands fail).
  */
 export function stripKeyLocking(source: string): string {
   const shebang = shebangFlags(source);
   if (!shebang?.flags.includes(KEY_LOCKING_FLAG)) return source;
   const rest = shebang.flags.filter((f) => f !== KEY_LOCKING_FLAG);
-  const line = rest.length > 0 ? `#!lua flags=${rest.join(',')}` : '#!lua';
+  const line = rest.length > 0 ? `#!lua flags=${rest.join(',')}` : '';
   return line + source.slice(shebang.line.length);
 }
 
