@@ -84,8 +84,7 @@ return 0
  * within that time and never makes a holder hand over to nobody. A waiter that gets the lease clears
  * its own request (a newer waiter's stays). Returns 1 when acquired.
  */
-const ACQUIRE_OR_QUEUE = script(`
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+const ACQUIRE_OR_QUEUE = script(`${KEY_LOCKING}if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
   return 1
 end
@@ -97,8 +96,7 @@ return 0
  * Renews while the owner; takes back a lease that expired (a stall) when nobody else took it, since
  * writes are fenced anyway. Returns 0 when lost, 2 when another run queued for it, 1 otherwise.
  */
-const HEARTBEAT = script(`
-local holder = redis.call('GET', KEYS[1])
+const HEARTBEAT = script(`${KEY_LOCKING}local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 elseif not holder then
