@@ -84,7 +84,8 @@ return 0
  * within that time and never makes a holder hand over to nobody. A waiter that gets the lease clears
  * its own request (a newer waiter's stays). Returns 1 when acquired.
  */
-const ACQUIRE_OR_QUEUE = script(`${KEY_LOCKING}if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+const ACQUIRE_OR_QUEUE =
+  script(`${KEY_LOCKING}if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
   return 1
 end
