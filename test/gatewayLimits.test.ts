@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UPSTASH_LIMITS } from '../local/gateway/limits.js';
+import { datasetBytes, UPSTASH_LIMITS } from '../local/gateway/limits.js';
 import { type RedisServerHandle, startRedisServer } from '../local/redisServer.js';
 import { startUpstashGateway, type UpstashGateway } from '../local/upstashGateway.js';
 import { ConfigError } from '../shared/errors.js';
@@ -46,6 +46,11 @@ describe('UpstashGateway size limits', () => {
   it("defaults to Upstash's Pay as You Go figures: 1 MB per request, 100 MB per record", () => {
     expect(UPSTASH_LIMITS.maxRequestBytes).toBe(1_000_000);
     expect(UPSTASH_LIMITS.maxRecordBytes).toBe(100_000_000);
+  });
+
+  it("reads a wrapped-around used_memory_dataset (a fresh Redis' unsigned underflow) as 0", () => {
+    expect(datasetBytes('used_memory:900000\r\nused_memory_dataset:18446744073709550000\r\n')).toBe(0);
+    expect(datasetBytes('used_memory:900000\r\nused_memory_dataset:12345\r\n')).toBe(12_345);
   });
 
   it('refuses a limit that is not a positive integer', async () => {

@@ -158,9 +158,16 @@ export function sizeRefusals(
   return refusals;
 }
 
-/** `used_memory_dataset` from an `INFO memory` reply (a Buffer or string), 0 when absent. */
+/**
+ * `used_memory_dataset` from an `INFO memory` reply (a Buffer or string), 0 when absent. Redis computes it
+ * as used_memory minus its overhead in unsigned arithmetic, so on a fresh server it can wrap around to
+ * about 1.8e19: a value above used_memory is read as 0.
+ */
 export function datasetBytes(info: unknown): number {
   const text = Buffer.isBuffer(info) ? info.toString('utf8') : String(info);
-  const match = /^used_memory_dataset:(\d+)/m.exec(text);
-  return match ? Number(match[1]) : 0;
+  const dataset = /^used_memory_dataset:(\d+)/m.exec(text);
+  const used = /^used_memory:(\d+)/m.exec(text);
+  if (!dataset) return 0;
+  const value = Number(dataset[1]);
+  return used && value > Number(used[1]) ? 0 : value;
 }
