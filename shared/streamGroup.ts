@@ -142,7 +142,6 @@ export class StreamGroup {
     return this.#call(() => trimAcknowledged(this.redis, this.stream, { group: this.group }));
   }
 
-
   /** Deletes consumers holding nothing: idle ones, and this one when `self` is set. */
   prune(minIdleMs: number, self = false): Promise<number> {
     const opts = { minIdleMs, ...(self ? { self: this.consumer } : {}) };
