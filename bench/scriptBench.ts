@@ -92,8 +92,8 @@ export async function runScriptBench(): Promise<ScriptBenchResult> {
         cache,
         repository,
         source: {
-          async *activeUserIds() {
-            yield ids;
+          async page() {
+            return { ids, next: undefined };
           },
         },
         batchSize: 500,

@@ -588,11 +588,7 @@ describe('UserCacheStack', () => {
   describe('monitoring', () => {
     it('alarms on API 5xx rate, read p99 latency, event lag, dead letters, failed runs, DB fallback and the audit', () => {
       const { template } = synth();
-<<<<<<< HEAD
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
-=======
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
->>>>>>> 541c975 (Stream stays bounded whatever its consumers do: byte-sized MAXLEN cap, abandoned groups out of the trim floor, length and oldest-pending age emitted and alarmed)
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Metrics: Match.arrayWith([
           Match.objectLike({ Expression: 'IF(requests > 0, 100 * errors / requests, 0)' }),
@@ -713,11 +709,7 @@ describe('UserCacheStack', () => {
     it('notifies the SNS topic given as props from every alarm', () => {
       const { template } = synth({ alarmTopicArn: ALARM_TOPIC_ARN });
       const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-<<<<<<< HEAD
-      expect(alarms).toHaveLength(9);
-=======
-      expect(alarms).toHaveLength(10);
->>>>>>> 541c975 (Stream stays bounded whatever its consumers do: byte-sized MAXLEN cap, abandoned groups out of the trim floor, length and oldest-pending age emitted and alarmed)
+      expect(alarms).toHaveLength(11);
       for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([ALARM_TOPIC_ARN]);
     });
 
