@@ -9,7 +9,7 @@
  * overwrite the newer run's counts. Its next save is refused and it stops.
  */
 import type { Redis } from '@upstash/redis';
-import { runScript, script } from './cache/scripts.js';
+import { KEY_LOCKING, runScript, script } from './cache/scripts.js';
 import { ConfigError } from './errors.js';
 
 /** Where one day's walk stands. Counters are cycle totals across invocations. */
@@ -66,8 +66,7 @@ export interface RedisPrewarmCheckpointOptions {
  * KEYS[1] lease, KEYS[2] checkpoint; ARGV[1] token, ARGV[2] lease TTL, ARGV[3] checkpoint TTL, then
  * field/value pairs. Compare-and-set on the lease token, then renew and replace the hash in one step.
  */
-const SAVE = script(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+const SAVE = script(`${KEY_LOCKING}if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], unpack(ARGV, 4))

@@ -6,7 +6,7 @@
  */
 import type { Redis } from '@upstash/redis';
 import type { Clock } from '../ports.js';
-import { script } from './scripts.js';
+import { KEY_LOCKING, script } from './scripts.js';
 
 /** Users remembered per instance; the oldest are forgotten beyond this (bounded memory on warm Lambdas). */
 const MAX_REMEMBERED = 50_000;
@@ -55,8 +55,7 @@ export class ActivityMarks {
  * (or after a read-fill's fenced write) in the same pipeline, it costs no extra round trip; Upstash bills
  * it as one command, like the variadic ZADD it replaces. Returns one 1/0 per id.
  */
-export const MARK_LIVE = script(`
-local out = {}
+export const MARK_LIVE = script(`${KEY_LOCKING}local out = {}
 for i = 2, #KEYS do
   if redis.call('HEXISTS', KEYS[i], 'fullName') == 1 and redis.call('HEXISTS', KEYS[i], 'version') == 1 then
     redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
