@@ -10,9 +10,9 @@ import { type AuditReport, ConsistencyAuditor } from '../shared/auditor.js';
 import { safeErrorText } from '../shared/errorText.js';
 import { OutboxPurger, type PurgeReport } from '../shared/outboxPurge.js';
 import type { LoggerPort } from '../shared/ports.js';
-import { getDependencies } from './dependencies.js';
-import { lazy } from './http/lazy.js';
+import { getDependencies, withLambdaContext } from './dependencies.js';
 import type { MetricsPort } from './http/route.js';
+import { lazyScheduled } from './scheduled.js';
 
 export interface AuditDeps {
   auditor: Pick<ConsistencyAuditor, 'auditSample'>;
@@ -36,6 +36,8 @@ export function createHandler(deps: AuditDeps) {
         deps.metrics.addMetric('AuditPassHours', 'Count', Math.round(pass.durationMs / 36_000) / 100);
         deps.metrics.addMetric('AuditCoverage', 'Percent', Math.round(pass.dailyCoverage * 10_000) / 100);
       }
+      // The AuditHeartbeat alarm breaches after 2 hours without a finished run.
+      deps.metrics.addMetric('AuditHeartbeat', 'Count', 1);
       if (report.maxAgeMs !== null)
         deps.metrics.addMetric('InconsistencyMaxAgeMs', 'Milliseconds', report.maxAgeMs);
       const { findings, ...summary } = report;
@@ -66,9 +68,9 @@ async function runPurge(deps: AuditDeps): Promise<PurgeReport | undefined> {
 }
 
 /** The Lambda entry point: dependencies are built on the first call, once per environment. */
-export const handler = lazy(async () => {
+export const handler = lazyScheduled('audit', async () => {
   const deps = await getDependencies();
-  return createHandler({
+  const audit = createHandler({
     auditor: new ConsistencyAuditor({
       cache: deps.cache,
       repository: deps.repository,
@@ -80,4 +82,5 @@ export const handler = lazy(async () => {
     logger: deps.logger,
     metrics: deps.metrics,
   });
+  return withLambdaContext(deps, audit);
 });

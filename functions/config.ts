@@ -9,6 +9,7 @@ import { ConfigError } from '../shared/errors.js';
 import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
 import { LIMITS } from '../shared/profile.js';
 import { DEFAULT_STREAM_MAX_LEN } from '../shared/streamBounds.js';
+import { STAGE_PATTERN, stageNames } from './stage.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -18,6 +19,11 @@ export type DatabaseSource = { source: 'env'; url: string } | { source: 'secret'
 export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
 
 export interface Config {
+  /**
+   * Deployment stage (STAGE). When set, it supplies the defaults of the key prefix, the events stream,
+   * the consumer group, the service name and the metrics namespace (see `stage.ts`).
+   */
+  stage: string | undefined;
   /** Upstash credentials: from env (local/dev) or a Secrets Manager secret `{"url","token"}` (AWS). */
   upstash: { source: 'env'; url: string; token: string } | { source: 'secret'; secretArn: string };
   /**
@@ -72,6 +78,9 @@ const name = z
 const keyPrefix = z
   .string()
   .check(z.regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 : _ . -'));
+const stageName = z
+  .string()
+  .check(z.regex(STAGE_PATTERN, 'must be 1-20 characters of a-z 0-9 -, starting with a letter'));
 const httpUrl = z.string().check(z.regex(/^https?:\/\/[^\s]+$/, 'must be an http(s) URL'));
 const postgresUrl = z.string().check(z.regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a postgres:// URL'));
 const arn = z
@@ -102,8 +111,12 @@ export function loadConfig(env: Env = process.env): Config {
   const upstashArn = get('UPSTASH_SECRET_ARN', arn);
   const databaseUrl = get('DATABASE_URL', postgresUrl);
   const databaseArn = get('DATABASE_SECRET_ARN', arn);
+  const stage = get('STAGE', stageName);
+  // Without a stage: the names of a single-stage setup (local stack, tests, older deployments).
+  const names = stage === undefined ? undefined : stageNames(stage);
 
   return {
+    stage,
     upstash: eitherSource(
       'UPSTASH_SECRET_ARN',
       upstashArn,
@@ -121,15 +134,15 @@ export function loadConfig(env: Env = process.env): Config {
       sessionToken: get('AWS_SESSION_TOKEN', z.string()),
     },
     cache: fenced({
-      keyPrefix: get('CACHE_KEY_PREFIX', keyPrefix) ?? '',
+      keyPrefix: get('CACHE_KEY_PREFIX', keyPrefix) ?? names?.keyPrefix ?? '',
       ttlSeconds: get('CACHE_TTL_SECONDS', int(1)) ?? 604_800,
       ttlJitter: get('CACHE_TTL_JITTER', fraction) ?? 0.05,
       negativeTtlSeconds: get('CACHE_NEGATIVE_TTL_SECONDS', int(1)) ?? 60,
       tombstoneTtlSeconds: get('CACHE_TOMBSTONE_TTL_SECONDS', int(7_200)) ?? 604_800,
     }),
     events: {
-      stream: get('EVENTS_STREAM', name) ?? 'events:users',
-      group: get('EVENTS_GROUP', name) ?? 'user-cache',
+      stream: get('EVENTS_STREAM', name) ?? names?.eventsStream ?? 'events:users',
+      group: get('EVENTS_GROUP', name) ?? names?.eventsGroup ?? 'user-cache',
       maxLen: get('EVENTS_STREAM_MAX_LEN', int(1)) ?? DEFAULT_STREAM_MAX_LEN,
     },
     poller: { budgetMs: get('POLLER_BUDGET_MS', int(1, 900_000)) ?? POLLER_SCHEDULE.budgetMs },
@@ -149,8 +162,9 @@ export function loadConfig(env: Env = process.env): Config {
     },
     powertools: {
       logLevel: get('POWERTOOLS_LOG_LEVEL', logLevel) ?? 'INFO',
-      serviceName: get('POWERTOOLS_SERVICE_NAME', name) ?? 'user-cache',
-      metricsNamespace: get('POWERTOOLS_METRICS_NAMESPACE', name) ?? 'NgomnaUserCache',
+      serviceName: get('POWERTOOLS_SERVICE_NAME', name) ?? names?.serviceName ?? 'user-cache',
+      metricsNamespace:
+        get('POWERTOOLS_METRICS_NAMESPACE', name) ?? names?.metricsNamespace ?? 'NgomnaUserCache',
       metricsDisabled:
         (get('POWERTOOLS_METRICS_DISABLED', oneOf(['true', 'false', '1', '0'])) ?? 'false').match(
           /^(true|1)$/,

@@ -9,6 +9,7 @@
  */
 
 import type { Redis } from '@upstash/redis';
+import type { Context } from 'aws-lambda';
 import type { PoolConfig } from 'pg';
 import * as z from 'zod/mini';
 import { ConfigError } from '../shared/errors.js';
@@ -24,6 +25,7 @@ import type { Sql, SqlQueryable } from '../shared/sql.js';
 import type { UserCache } from '../shared/userCache.js';
 import { type Config, loadConfig, requireDatabase } from './config.js';
 import type { ApiDeps } from './http/route.js';
+import { assertUpstashConfigured } from './notConfigured.js';
 import { buildProfileServices } from './services.js';
 
 export interface Dependencies extends ApiDeps {
@@ -76,6 +78,10 @@ export async function buildDependencies(config: Config): Promise<Dependencies> {
     config.upstash.source === 'env'
       ? config.upstash
       : await secrets.get(config.upstash.secretArn, upstashSecret, 'UPSTASH_SECRET_ARN');
+  assertUpstashConfigured(
+    upstash,
+    config.upstash.source === 'env' ? 'UPSTASH_REDIS_REST_URL' : 'UPSTASH_SECRET_ARN',
+  );
   const redisOptions = { url: upstash.url, token: upstash.token, timeoutMs: config.redisTimeoutMs };
   const redis = createRedisClient(redisOptions);
   // Every value the cache reads is text it validated on the way in: skip base64 on the hot path.
@@ -94,6 +100,7 @@ export async function buildDependencies(config: Config): Promise<Dependencies> {
   });
   const auth = config.auth;
   return {
+    bindContext: (context) => logger.addContext(context),
     config,
     redis,
     sql,
@@ -132,6 +139,20 @@ const NO_SECRETS: SecretSource = {
   },
   refresh: () => false,
 };
+
+/**
+ * Gives the logger each invocation's Lambda context before `handler` runs, so every line it writes
+ * (the handler's and `shared/`'s, through the port) carries the request id and the function's name.
+ */
+export function withLambdaContext<E, R>(
+  deps: Pick<Dependencies, 'rootLogger'>,
+  handler: (event: E, context?: Context) => Promise<R>,
+): (event: E, context?: Context) => Promise<R> {
+  return (event, context) => {
+    if (context) deps.rootLogger.addContext(context);
+    return handler(event, context);
+  };
+}
 
 let memo: Promise<Dependencies> | undefined;
 

@@ -15,9 +15,9 @@ import { RedisPrewarmCheckpoint } from '../shared/prewarmCheckpoint.js';
 import { Prewarmer, type PrewarmReport } from '../shared/prewarmer.js';
 import type { UserCache } from '../shared/userCache.js';
 import type { Config } from './config.js';
-import { type Dependencies, getDependencies } from './dependencies.js';
-import { lazy } from './http/lazy.js';
+import { type Dependencies, getDependencies, withLambdaContext } from './dependencies.js';
 import type { MetricsPort } from './http/route.js';
+import { lazyScheduled } from './scheduled.js';
 
 export interface PrewarmDeps {
   /** A fresh prewarmer per invocation, holding the prewarm lease, that stops after `budgetMs`. */
@@ -74,6 +74,10 @@ function record(metrics: MetricsPort, report: PrewarmReport): void {
   metrics.addMetric('PrewarmErrors', 'Count', report.errors);
   metrics.addMetric('PrewarmFailedBatches', 'Count', report.failedBatches);
   metrics.addMetric('PrewarmIncomplete', 'Count', report.complete ? 0 : 1);
+  // The PrewarmHeartbeat alarm breaches on 24 hours without a 1 here: no run found the day's cycle walked
+  // to its end. Every run after completion (a no-op) reports it again, so yesterday's last 1 (06:45 UTC)
+  // covers today's cycle while it is under way. Gaps in a completed cycle are PrewarmUncovered's alarm.
+  metrics.addMetric('PrewarmCompleted', 'Count', report.complete ? 1 : 0);
   metrics.addMetric('PrewarmDuration', 'Milliseconds', report.durationMs);
   // The cycle so far (warmed / active, across invocations), then its outcome once it is closed.
   metrics.addMetric('PrewarmCoverage', 'Percent', round2(report.cycle.coverage * 100));
@@ -143,4 +147,7 @@ export function prewarmDeps(d: PrewarmSources, overrides: PrewarmOverrides = {})
 }
 
 /** The Lambda entry point: dependencies are built on the first call, once per environment. */
-export const handler = lazy(async () => createHandler(prewarmDeps(await getDependencies())));
+export const handler = lazyScheduled('prewarm', async () => {
+  const deps = await getDependencies();
+  return withLambdaContext(deps, createHandler(prewarmDeps(deps)));
+});

@@ -12,9 +12,9 @@ import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
 import type { Clock, LoggerPort } from '../shared/ports.js';
 import { type PollReport, type Relay, StreamConsumer } from '../shared/streamConsumer.js';
 import type { UserCache } from '../shared/userCache.js';
-import { type Dependencies, getDependencies } from './dependencies.js';
-import { lazy } from './http/lazy.js';
+import { type Dependencies, getDependencies, withLambdaContext } from './dependencies.js';
 import type { MetricsPort } from './http/route.js';
+import { lazyScheduled } from './scheduled.js';
 
 export interface PollerDeps {
   /** A fresh consumer per invocation: its name is unique, and it holds the poller lease. */
@@ -65,8 +65,11 @@ export function createHandler(deps: PollerDeps) {
   };
 }
 
-/** Metric names are shared with `infra/constructs/monitoring.ts` (EventLag, EventsDeadLettered). */
+/** Metric names are shared with `infra/constructs/metrics.ts` (EventLag, EventsDeadLettered, PollerHeartbeat…). */
 function record(metrics: MetricsPort, report: PollReport): void {
+  // This run held the lease and polled, whether or not anything arrived: the PollerHeartbeat alarm
+  // breaches when no run does for 10 minutes (a stuck lease emits only PollerSkipped).
+  metrics.addMetric('PollerHeartbeat', 'Count', 1);
   metrics.addMetric('EventsApplied', 'Count', report.applied);
   metrics.addMetric('EventsStale', 'Count', report.stale);
   metrics.addMetric('EventsDeadLettered', 'Count', report.deadLettered);
@@ -158,4 +161,7 @@ export function pollerDeps(d: PollerSources, overrides: PollerOverrides = {}): P
 }
 
 /** The Lambda entry point: dependencies are built on the first call, once per environment. */
-export const handler = lazy(async () => createHandler(pollerDeps(await getDependencies())));
+export const handler = lazyScheduled('streamPoller', async () => {
+  const deps = await getDependencies();
+  return withLambdaContext(deps, createHandler(pollerDeps(deps)));
+});

@@ -24,6 +24,12 @@ export type Trigger =
        * minimum 60): a late run is superseded by the next scheduled one.
        */
       maxEventAgeSeconds: number;
+      /**
+       * Lambda retries of a failed run (0-2; Lambda waits about 1 then 2 minutes between them) and
+       * Scheduler retries of a failed delivery. Only for jobs that are safe to rerun (lease-guarded,
+       * idempotent); every attempt must fit in `maxEventAgeSeconds` (the stack checks).
+       */
+      retryAttempts: number;
     };
 
 export interface FunctionSpec {
@@ -118,10 +124,12 @@ export const FUNCTIONS = [
     entry: 'functions/streamPoller.ts',
     description:
       'Every minute, runs overlapping and handing over: publish the outbox to the Redis stream and apply events to the cache',
+    // No retries: the next minute's run is the retry, and a retried run would only wait on the lease.
     trigger: {
       kind: 'schedule',
       expression: rateExpression(POLLER_SCHEDULE.periodMs),
       maxEventAgeSeconds: 60,
+      retryAttempts: 0,
     },
     memorySize: 512,
     // Past the period, so runs overlap and hand over (shared/pollerSchedule.ts, docs/poller.md).
@@ -137,7 +145,14 @@ export const FUNCTIONS = [
     // cannot warm 350,000 users at the seed's pacing (700 batches, 17.5 min of pauses alone): each run
     // resumes the day's checkpoint, and runs after the cycle completed do nothing (docs/scale.md).
     // A run is dropped after 10 minutes: the next one is due 5 minutes later.
-    trigger: { kind: 'schedule', expression: 'cron(0/15 4-6 * * ? *)', maxEventAgeSeconds: 600 },
+    // No Lambda retries: the next run 15 minutes later resumes at the checkpoint, so it IS the retry, and
+    // a retry of a 900 s run (900 + 60 + 900 s) could not start within the 600 s event age anyway.
+    trigger: {
+      kind: 'schedule',
+      expression: 'cron(0/15 4-6 * * ? *)',
+      maxEventAgeSeconds: 600,
+      retryAttempts: 0,
+    },
     memorySize: 1024,
     // Paced batches (PREWARM_PAUSE_MS between them) over a large user base need the full 15 minutes.
     timeoutSeconds: 900,
@@ -149,7 +164,7 @@ export const FUNCTIONS = [
     entry: 'functions/audit.ts',
     description: 'Hourly: audit the next 15,000 cached profiles against PostgreSQL; purge the old outbox',
     // A run later than 30 minutes is dropped: the next one is due soon and audits a fresh sample.
-    trigger: { kind: 'schedule', expression: 'rate(1 hour)', maxEventAgeSeconds: 1800 },
+    trigger: { kind: 'schedule', expression: 'rate(1 hour)', maxEventAgeSeconds: 1800, retryAttempts: 0 },
     memorySize: 512,
     // The default sample (AUDIT_SAMPLE_SIZE=15000) is 30 rounds of 500 ids plus a 1 s recheck: seconds.
     // 5 minutes leaves room for the largest sample (100 000 ids, 200 rounds) on a slow day.

@@ -15,8 +15,8 @@ const run = promisify(execFile);
 // biome-ignore lint/suspicious/noExplicitAny: the template is JSON, read by path.
 type Json = any;
 
-/** The stack `infra/app.ts` synthesizes when no `stackName` context is given. */
-export const STACK_NAME = 'NgomnaUserCache';
+/** The stack `infra/app.ts` synthesizes with `allowPlaceholders` and no `stage` or `stackName`. */
+export const STACK_NAME = 'NgomnaUserCache-dev';
 
 export interface LambdaBundle {
   /** The function's asset directory (`index.mjs` and its source map, nothing else). */
@@ -46,12 +46,16 @@ export async function synthLambdaBundles(
 ): Promise<SynthesizedBundles> {
   const cdkOut = join(outdir, 'cdk.out');
   // No network but loopback: no telemetry, notices or version check (cdk.json disables the first two too).
-  await run('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--output', cdkOut], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: '1', CDK_DISABLE_VERSION_CHECK: '1' },
-    maxBuffer: 32 * 1024 * 1024,
-    timeout: opts.timeoutMs ?? 230_000,
-  });
+  await run(
+    'npx',
+    ['cdk', 'synth', '--quiet', '--no-notices', '-c', 'allowPlaceholders=true', '--output', cdkOut],
+    {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: '1', CDK_DISABLE_VERSION_CHECK: '1' },
+      maxBuffer: 32 * 1024 * 1024,
+      timeout: opts.timeoutMs ?? 230_000,
+    },
+  );
   const template: Json = JSON.parse(readFileSync(join(cdkOut, `${STACK_NAME}.template.json`), 'utf8'));
   const bundles = new Map<FunctionName, LambdaBundle>();
   for (const resource of Object.values<Json>(template.Resources)) {

@@ -1,25 +1,42 @@
 /**
- * The whole service in one environment-agnostic stack: HTTP API → Lambda functions (from
- * `FUNCTIONS`) → Upstash Redis + PostgreSQL, scheduled poller, prewarm and audit, alarms and a dashboard.
+ * The whole service for one stage in one environment-agnostic stack: HTTP API → Lambda `live` aliases
+ * (from `FUNCTIONS`) → Upstash Redis + PostgreSQL, scheduled poller, prewarm and audit, alarms from
+ * `alarmTable.ts`, a dashboard, and gradual deployment of the API functions.
  */
-import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { ILambdaDeploymentConfig } from 'aws-cdk-lib/aws-codedeploy';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { STAGE_PATTERN, stageNames } from '../functions/stage.js';
 import { ConfigError } from '../shared/errors.js';
-import { POLLER_SAFETY_MARGIN_MS, POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
 import { splitConnectionBudget } from './connectionBudget.js';
-import { CacheFunction, type FunctionNetwork } from './constructs/cacheFunction.js';
+import { type AlarmThresholds, alarmRows, DEFAULT_THRESHOLDS } from './constructs/alarmTable.js';
+import type { FunctionNetwork } from './constructs/cacheFunction.js';
+import { addRegionRule, checkImports } from './constructs/deploymentChecks.js';
 import { type CacheSettings, settingsToEnvironment } from './constructs/environment.js';
 import { FailureQueue } from './constructs/failureQueue.js';
-import { type AlarmThresholds, Monitoring } from './constructs/monitoring.js';
+import { GradualDeployment } from './constructs/gradualDeployment.js';
+import { MetricSources } from './constructs/metrics.js';
+import { Monitoring } from './constructs/monitoring.js';
+import { acknowledgeNagFindings } from './constructs/nagFindings.js';
 import { ScheduledRuns } from './constructs/scheduledRuns.js';
+import { createUpstashSecret } from './constructs/upstashSecret.js';
 import { type CorsOptions, UserCacheApi } from './constructs/userCacheApi.js';
-import { FUNCTIONS, type FunctionName, type FunctionSpec } from './functionTable.js';
+import { FUNCTIONS } from './functionTable.js';
+import { buildFunctions } from './stackFunctions.js';
 
 export interface UserCacheStackProps extends StackProps {
+  /**
+   * Deployment stage (`prod`, `staging`…): drives the metrics namespace, the service name, alarm and
+   * dashboard names, the cache key prefix, the events stream, the consumer group and the lease keys
+   * (`functions/stage.ts`), so two stages never share any of them, in one account or one Upstash database.
+   */
+  readonly stage: string;
+  /** A production stage requires `alarmTopicArn` and gets termination protection. @default stage === 'prod' */
+  readonly production?: boolean;
   /** Issuer (`iss`) of the access tokens, e.g. a Cognito user pool or Keycloak realm URL. */
   readonly jwtIssuer: string;
   /** Accepted audiences (`aud`, or `client_id` for Cognito access tokens). */
@@ -32,13 +49,13 @@ export interface UserCacheStackProps extends StackProps {
   readonly throttle?: ThrottleSettings;
   /** @default CORS off (no preflight route, no CORS headers) */
   readonly cors?: CorsOptions;
-  /** Complete ARN of the RDS-style database secret (host, port, username, password, dbname). */
+  /** Complete ARN (with its 6-character suffix), in the stack's region, of the RDS-style database secret. */
   readonly databaseSecretArn: string;
   /** TLS to PostgreSQL (DATABASE_SSL). @default config.ts default: 'require' with a secret ARN */
   readonly databaseSsl?: 'require' | 'disable';
   /**
-   * Complete ARN of an existing Upstash secret (JSON `{"url","token"}`).
-   * @default a new secret with a placeholder value: put the real one before the first request
+   * Complete ARN, in the stack's region, of an existing Upstash secret (JSON `{"url","token"}`).
+   * @default a new secret holding a placeholder, retained on stack deletion: put the real value once
    */
   readonly upstashSecretArn?: string;
   /**
@@ -53,8 +70,8 @@ export interface UserCacheStackProps extends StackProps {
    */
   readonly prewarmSchedule?: string;
   /**
-   * Reserve two concurrent executions for the poller: a run and the successor it hands over to. The
-   * Redis lease is the real guard; new accounts often cannot reserve (minimum 10 unreserved). @default false
+   * Reserve one concurrent execution for the poller. The Redis lease already prevents overlapping
+   * runs; new accounts often cannot reserve (minimum 10 unreserved). @default false
    */
   readonly reservePollerConcurrency?: boolean;
   /**
@@ -69,50 +86,67 @@ export interface UserCacheStackProps extends StackProps {
   readonly settings?: CacheSettings;
   /** Retention of function logs and API access logs. @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
-  /** SNS topic that receives alarm notifications. @default no actions */
+  /** SNS topic (same region) that receives ALARM and OK notifications. @default none; required in production */
   readonly alarmTopicArn?: string;
-  /** @default DEFAULT_THRESHOLDS in constructs/monitoring.ts */
+  /** @default DEFAULT_THRESHOLDS in constructs/alarmTable.ts */
   readonly alarmThresholds?: Partial<AlarmThresholds>;
-  /** POWERTOOLS_SERVICE_NAME, also the `service` metric dimension. @default 'user-cache' */
-  readonly serviceName?: string;
-  /** POWERTOOLS_METRICS_NAMESPACE. @default 'NgomnaUserCache' */
-  readonly metricsNamespace?: string;
+  /** Base of the runbook links in alarm descriptions. @default 'docs/runbook.md' */
+  readonly runbookUrl?: string;
+  /** How CodeDeploy shifts the API functions' `live` alias. @default canary, 10 % for 5 minutes */
+  readonly deploymentConfig?: ILambdaDeploymentConfig;
 }
 
-/**
- * Node 20+ Lambda runtimes no longer load Amazon's CA bundle (cold-start cost), but `pg` verifies the
- * RDS certificate when DATABASE_SSL=require: point Node at the bundle the runtime ships.
- */
-const RDS_CA_ENV = { NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' };
-
 export class UserCacheStack extends Stack {
-  readonly functions: Record<FunctionName, CacheFunction>;
+  readonly stage: string;
+  readonly production: boolean;
+  readonly functions: ReturnType<typeof buildFunctions>;
   readonly api: UserCacheApi;
   readonly upstashSecret: ISecret;
   readonly databaseSecret: ISecret;
   readonly monitoring: Monitoring;
+  readonly deployment: GradualDeployment;
 
   constructor(scope: Construct, id: string, props: UserCacheStackProps) {
-    super(scope, id, props);
-    const scopes = { read: props.readScope ?? 'users.read', write: props.writeScope ?? 'users.write' };
-    const serviceName = props.serviceName ?? 'user-cache';
-    const namespace = props.metricsNamespace ?? 'NgomnaUserCache';
-    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const production = props.production ?? props.stage === 'prod';
+    // Before super(): a refused configuration must not leave a half-built stack in the app.
+    if (!STAGE_PATTERN.test(props.stage)) {
+      throw new ConfigError('stage must be 1-20 characters of a-z 0-9 -, starting with a letter', {
+        details: { setting: 'stage' },
+      });
+    }
+    if (production && !props.alarmTopicArn) {
+      throw new ConfigError(`alarmTopicArn is required for the production stage "${props.stage}"`, {
+        details: { setting: 'alarmTopicArn' },
+      });
+    }
+    const imports = checkImports(
+      [
+        { setting: 'databaseSecretArn', arn: props.databaseSecretArn, kind: 'secret' },
+        ...(props.upstashSecretArn
+          ? [{ setting: 'upstashSecretArn', arn: props.upstashSecretArn, kind: 'secret' } as const]
+          : []),
+        ...(props.alarmTopicArn
+          ? [{ setting: 'alarmTopicArn', arn: props.alarmTopicArn, kind: 'topic' } as const]
+          : []),
+      ],
+      props.env?.region,
+    );
+    super(scope, id, { ...props, terminationProtection: props.terminationProtection ?? production });
+    this.stage = props.stage;
+    this.production = production;
+    const names = stageNames(props.stage);
+    Tags.of(this).add('service', 'ngomna-user-cache');
+    Tags.of(this).add('stage', props.stage);
 
+    addRegionRule(this, imports);
+
+    const scopes = { read: props.readScope ?? 'users.read', write: props.writeScope ?? 'users.write' };
+    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     this.databaseSecret = Secret.fromSecretCompleteArn(this, 'DatabaseSecret', props.databaseSecretArn);
     this.upstashSecret = props.upstashSecretArn
       ? Secret.fromSecretCompleteArn(this, 'UpstashSecret', props.upstashSecretArn)
-      : this.createUpstashSecret();
-    const secrets = { upstash: this.upstashSecret, database: this.databaseSecret };
+      : createUpstashSecret(this, 'UpstashSecret', props.stage);
 
-    const environment: Record<string, string> = {
-      ...settingsToEnvironment(props.settings),
-      POWERTOOLS_SERVICE_NAME: serviceName,
-      POWERTOOLS_METRICS_NAMESPACE: namespace,
-      AUTH_READ_SCOPE: scopes.read,
-      AUTH_WRITE_SCOPE: scopes.write,
-      ...(props.databaseSsl && { DATABASE_SSL: props.databaseSsl }),
-    };
     const failures = new FailureQueue(this, 'FailedRuns').queue;
     const connections =
       props.databaseConnectionBudget === undefined
@@ -122,38 +156,27 @@ export class UserCacheStack extends Stack {
             functions: FUNCTIONS,
             expressions: { prewarm: props.prewarmSchedule },
           });
-    const functions: Partial<Record<FunctionName, CacheFunction>> = {};
-    for (const spec of FUNCTIONS as readonly FunctionSpec[]) {
-      const name = spec.name as FunctionName;
-      const isPoller = spec.name === 'streamPoller';
-      const usesDatabase = spec.secrets.includes('database');
-      if (isPoller && spec.timeoutSeconds * 1000 - POLLER_SCHEDULE.budgetMs < POLLER_SAFETY_MARGIN_MS) {
-        throw new ConfigError('streamPoller timeout must exceed its budget by the safety margin');
-      }
-      const fn = new CacheFunction(this, name, {
-        spec,
-        logRetention,
-        // Row overrides beat stack-wide settings; values the stack derives per function beat both.
-        environment: {
-          ...environment,
-          ...spec.environment,
-          ...(usesDatabase && props.databaseSsl !== 'disable' && RDS_CA_ENV),
-          ...(isPoller && { POLLER_BUDGET_MS: String(POLLER_SCHEDULE.budgetMs) }),
-        },
-        network: usesDatabase ? props.network : undefined,
-        // Poller: two, a run and its successor overlap while they hand over.
-        reservedConcurrentExecutions:
-          isPoller && props.reservePollerConcurrency ? 2 : connections?.reserved[spec.name],
-      });
-      for (const use of spec.secrets) fn.readSecret(use, secrets[use]);
-      if (spec.trigger.kind === 'schedule') {
-        fn.sendAsyncFailuresTo(failures, Duration.seconds(spec.trigger.maxEventAgeSeconds));
-      }
-      functions[name] = fn;
-    }
-    this.functions = functions as Record<FunctionName, CacheFunction>;
+    this.functions = buildFunctions(this, {
+      environment: {
+        ...settingsToEnvironment(props.settings),
+        STAGE: props.stage,
+        POWERTOOLS_SERVICE_NAME: names.serviceName,
+        POWERTOOLS_METRICS_NAMESPACE: names.metricsNamespace,
+        AUTH_READ_SCOPE: scopes.read,
+        AUTH_WRITE_SCOPE: scopes.write,
+        ...(props.databaseSsl && { DATABASE_SSL: props.databaseSsl }),
+      },
+      databaseSsl: props.databaseSsl,
+      secrets: { upstash: this.upstashSecret, database: this.databaseSecret },
+      logRetention,
+      network: props.network,
+      reservePollerConcurrency: props.reservePollerConcurrency ?? false,
+      reservedConcurrency: connections?.reserved,
+      failureQueue: failures,
+    });
 
     this.api = new UserCacheApi(this, 'Api', {
+      name: `ngomna-${names.serviceName}`,
       jwtIssuer: props.jwtIssuer,
       jwtAudience: props.jwtAudience,
       throttle: props.throttle ?? { rateLimit: 500, burstLimit: 1000 },
@@ -166,7 +189,7 @@ export class UserCacheStack extends Stack {
                 ...spec.trigger,
                 name: spec.name,
                 scope: scopes[spec.trigger.access],
-                handler: this.functions[spec.name].function,
+                handler: this.functions[spec.name].alias,
               },
             ]
           : [],
@@ -181,12 +204,13 @@ export class UserCacheStack extends Stack {
           ? [
               {
                 name: spec.name,
-                handler: this.functions[spec.name].function,
+                handler: this.functions[spec.name].alias,
                 expression:
                   spec.name === 'prewarm'
                     ? (props.prewarmSchedule ?? spec.trigger.expression)
                     : spec.trigger.expression,
                 maxEventAge: Duration.seconds(spec.trigger.maxEventAgeSeconds),
+                retryAttempts: spec.trigger.retryAttempts,
                 description: spec.description,
               },
             ]
@@ -194,20 +218,54 @@ export class UserCacheStack extends Stack {
       ),
     });
 
-    this.monitoring = new Monitoring(this, 'Monitoring', {
+    const metrics = new MetricSources({
       api: this.api,
       readRoute: { method: 'GET', path: '/users/{id}' },
-      namespace,
-      service: serviceName,
+      namespace: names.metricsNamespace,
+      service: names.serviceName,
+    });
+    const fnHandles = Object.fromEntries(
+      Object.entries(this.functions).map(([name, fn]) => [name, fn.function]),
+    );
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      metrics,
+      rows: alarmRows({
+        metrics,
+        thresholds: { ...DEFAULT_THRESHOLDS, ...props.alarmThresholds },
+        functions: fnHandles,
+        schedulerDeadLetterQueue: deadLetters,
+        failureQueue: failures,
+      }),
+      namePrefix: names.serviceName,
+      runbookUrl: props.runbookUrl ?? 'docs/runbook.md',
       schedulerDeadLetterQueue: deadLetters,
       failureQueue: failures,
-      thresholds: props.alarmThresholds,
       alarmTopic: props.alarmTopicArn
         ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
         : undefined,
     });
 
-    this.acknowledgeNagFindings(props.network !== undefined);
+    const alarm = (alarmId: string) => {
+      const found = this.monitoring.alarms[alarmId];
+      if (!found) throw new Error(`no alarm ${alarmId}`);
+      return found;
+    };
+    this.deployment = new GradualDeployment(this, 'Deployment', {
+      deploymentConfig: props.deploymentConfig,
+      targets: FUNCTIONS.flatMap((spec) =>
+        spec.trigger.kind === 'route'
+          ? [
+              {
+                name: spec.name,
+                alias: this.functions[spec.name].alias,
+                alarms: [alarm(`Errors${capitalize(spec.name)}`), alarm('Api5xxRate')],
+              },
+            ]
+          : [],
+      ),
+    });
+
+    acknowledgeNagFindings(this, { inVpc: props.network !== undefined });
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the HTTP API' });
     new CfnOutput(this, 'UpstashSecretArn', {
       value: this.upstashSecret.secretArn,
@@ -215,42 +273,8 @@ export class UserCacheStack extends Stack {
     });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
   }
+}
 
-  private createUpstashSecret(): ISecret {
-    // The token is random filler so no plain value sits in the template; the real {"url","token"} is
-    // put with `aws secretsmanager put-secret-value` after the first deploy.
-    const secret = new Secret(this, 'UpstashSecret', {
-      description: 'Upstash Redis REST credentials: JSON {"url","token"}',
-      generateSecretString: {
-        secretStringTemplate: JSON.stringify({ url: 'https://replace-me.upstash.io' }),
-        generateStringKey: 'token',
-        excludePunctuation: true,
-      },
-    });
-    Validations.of(secret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason:
-        'Upstash tokens are issued and rotated in the Upstash console, which Secrets Manager cannot drive.',
-    });
-    return secret;
-  }
-
-  /** Findings that are deliberate, each with the reason it is acceptable here. */
-  private acknowledgeNagFindings(inVpc: boolean): void {
-    const managed = 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role';
-    Validations.of(this).acknowledge({
-      id: `${managed}/AWSLambdaBasicExecutionRole]`,
-      reason:
-        'The AWS managed basic execution role only allows writing to CloudWatch Logs; scoping it to each ' +
-        'log group would add a custom policy per function for no security gain.',
-    });
-    if (inVpc) {
-      Validations.of(this).acknowledge({
-        id: `${managed}/AWSLambdaVPCAccessExecutionRole]`,
-        reason:
-          'Lambda needs ec2:CreateNetworkInterface and friends on "*" to attach to the VPC; the AWS managed ' +
-          'policy is the documented minimum and is kept current by AWS.',
-      });
-    }
-  }
+function capitalize(name: string): string {
+  return name.charAt(0).toUpperCase() + name.slice(1);
 }

@@ -187,3 +187,27 @@ describe('loadConfig()', () => {
     expect(error.message.startsWith(variable)).toBe(true);
   });
 });
+
+describe('loadConfig() with STAGE', () => {
+  it('derives the key prefix, stream, group, service name and namespace from the stage', () => {
+    const config = loadConfig({ ...LOCAL, STAGE: 'staging' });
+    expect(config.stage).toBe('staging');
+    expect(config.cache.keyPrefix).toBe('staging:');
+    expect(config.events).toMatchObject({ stream: 'staging:events:users', group: 'user-cache-staging' });
+    expect(config.powertools).toMatchObject({
+      serviceName: 'user-cache-staging',
+      metricsNamespace: 'NgomnaUserCache/staging',
+    });
+  });
+
+  it('lets explicit variables override what the stage derives', () => {
+    const config = loadConfig({ ...LOCAL, STAGE: 'staging', CACHE_KEY_PREFIX: 'x:', EVENTS_GROUP: 'g' });
+    expect(config.cache.keyPrefix).toBe('x:');
+    expect(config.events.group).toBe('g');
+    expect(config.events.stream).toBe('staging:events:users');
+  });
+
+  it('refuses a stage that cannot prefix keys and names', () => {
+    expect(errorFor({ ...LOCAL, STAGE: 'Prod!' }).details).toEqual({ variable: 'STAGE' });
+  });
+});

@@ -1,90 +1,41 @@
 /**
  * The CDK stack, verified by synthesis only (no AWS account): template assertions and cdk-nag.
  * Bundling is skipped here (`aws:cdk:bundling-stacks: []`); test/bundles.test.ts really bundles.
+ * Alarms: infra.alarms.test.ts; deploy settings and stages: infra.deploy.test.ts; versions, aliases,
+ * gradual deployment and tracing: infra.rollout.test.ts.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { App, type CfnResource, Stack, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import { Vpc } from 'aws-cdk-lib/aws-ec2';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { IConstruct } from 'constructs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { UPSTASH_PLACEHOLDER } from '../functions/notConfigured.js';
 import { splitConnectionBudget } from '../infra/connectionBudget.js';
-import { CacheFunction, PROJECT_ROOT } from '../infra/constructs/cacheFunction.js';
+import { CacheFunction } from '../infra/constructs/cacheFunction.js';
 import { FORBIDDEN_ENV } from '../infra/constructs/environment.js';
-import { CUSTOM_METRICS } from '../infra/constructs/monitoring.js';
 import { FUNCTIONS, type FunctionName, type SecretUse } from '../infra/functionTable.js';
-import { UserCacheStack, type UserCacheStackProps } from '../infra/userCacheStack.js';
+import { UserCacheStack } from '../infra/userCacheStack.js';
 import { ConfigError } from '../shared/errors.js';
 import { PG_POOL_DEFAULTS } from '../shared/pgSql.js';
 import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
-
-const DB_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ngomna/db-AbCdEf';
-const UPSTASH_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ngomna/upstash-GhIjKl';
-const ALARM_TOPIC_ARN = 'arn:aws:sns:eu-west-1:111111111111:ngomna-oncall';
-
-const BASE_PROPS: UserCacheStackProps = {
-  jwtIssuer: 'https://auth.ngomna.test/realms/ngomna',
-  jwtAudience: ['ngomna-app'],
-  databaseSecretArn: DB_SECRET_ARN,
-};
+import {
+  ALARM_TOPIC_ARN,
+  BASE_PROPS,
+  DB_SECRET_ARN,
+  envOf,
+  importedVpc,
+  type Json,
+  lambdas,
+  nagFindings,
+  synth,
+  UPSTASH_SECRET_ARN,
+} from './support/infra.js';
 
 const ROUTES = FUNCTIONS.flatMap((f) => (f.trigger.kind === 'route' ? [{ ...f, trigger: f.trigger }] : []));
 const SCHEDULED = FUNCTIONS.flatMap((f) =>
   f.trigger.kind === 'schedule' ? [{ ...f, trigger: f.trigger }] : [],
 );
-
-// biome-ignore lint/suspicious/noExplicitAny: synthesized CloudFormation is untyped JSON, read by path.
-type Json = Record<string, any>;
-
-let defaultSynth: ReturnType<typeof synthNew> | undefined;
-
-/** Synthesizes the stack; the default one (no props, no changes) once per file, as tests only read it. */
-function synth(props: Partial<UserCacheStackProps> = {}, configure?: (stack: Stack) => void) {
-  if (Object.keys(props).length > 0 || configure) return synthNew(props, configure);
-  defaultSynth ??= synthNew();
-  return defaultSynth;
-}
-
-function synthNew(props: Partial<UserCacheStackProps> = {}, configure?: (stack: Stack) => void) {
-  // Skipping bundling keeps each synthesis in the milliseconds.
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new UserCacheStack(app, 'UserCache', { ...BASE_PROPS, ...props });
-  configure?.(stack);
-  const template = Template.fromStack(stack);
-  const logicalId = (construct: IConstruct) =>
-    stack.resolve(stack.getLogicalId(construct.node.defaultChild as CfnResource)) as string;
-  const fnId = (name: FunctionName) => logicalId(stack.functions[name].function);
-  return { app, stack, template, fnId, logicalId };
-}
-
-/** An existing VPC, imported by id: no VPC resources (and no VPC findings) in the stack under test. */
-function importedVpc() {
-  return Vpc.fromVpcAttributes(new Stack(new App(), 'Lookup'), 'Vpc', {
-    vpcId: 'vpc-0123456789abcdef0',
-    availabilityZones: ['eu-west-1a', 'eu-west-1b'],
-    privateSubnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0aaaaaaaaaaaaaaa2'],
-  });
-}
-
-function lambdas(template: Template): Record<string, Json> {
-  return template.findResources('AWS::Lambda::Function');
-}
-
-function envOf(template: Template, fnLogicalId: string): Record<string, unknown> {
-  return lambdas(template)[fnLogicalId]?.Properties.Environment.Variables ?? {};
-}
-
-function nagFindings(app: App): string[] {
-  return new AwsSolutionsChecks()
-    .validateScope(app)
-    .violations.flatMap((v) =>
-      v.violatingResources.map((r) => `${v.severity} ${v.ruleName} at ${r.constructPath}`),
-    );
-}
 
 /** Which secrets (by kind) each function's role may read, from the IAM policies in the template. */
 function secretReaders(template: Template, fnId: (n: FunctionName) => string, upstashRef: unknown) {
@@ -129,16 +80,10 @@ function expectEncryptedTlsOnlyQueue(template: Template, queueId: string): void 
   });
 }
 
-describe('UserCacheStack', () => {
-  // The shared default synthesis takes ~30 s on a loaded 2-CPU machine (cdk-nag included): paid once
-  // here, under its own timeout, instead of inside whichever test happens to run first.
-  beforeAll(() => {
-    synth();
-  }, 180_000);
-
+describe('UserCacheStack', { timeout: 120_000 }, () => {
   describe('HTTP API', () => {
-    it('routes every API function behind the JWT authorizer with its read or write scope', () => {
-      const { template, fnId } = synth();
+    it("routes every API function's live alias behind the JWT authorizer with its read or write scope", () => {
+      const { template, aliasId } = synth();
       template.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length);
       const authorizerId = Object.keys(template.findResources('AWS::ApiGatewayV2::Authorizer'))[0];
       const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
@@ -153,9 +98,7 @@ describe('UserCacheStack', () => {
           AuthorizationScopes: [trigger.access === 'read' ? 'users.read' : 'users.write'],
         });
         const integrationId = route!.Properties.Target['Fn::Join'][1][1].Ref as string;
-        expect(integrations[integrationId]!.Properties.IntegrationUri).toEqual({
-          'Fn::GetAtt': [fnId(name), 'Arn'],
-        });
+        expect(integrations[integrationId]!.Properties.IntegrationUri).toEqual({ Ref: aliasId(name) });
       }
     });
 
@@ -244,7 +187,7 @@ describe('UserCacheStack', () => {
         const fn = lambdas(template)[fnId(spec.name)]!.Properties;
         const logGroupId = logicalId(stack.functions[spec.name].logGroup);
         expect(fn.LoggingConfig, spec.name).toEqual({ LogGroup: { Ref: logGroupId } });
-        expect(template.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties).toEqual({
+        expect(template.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties).toMatchObject({
           RetentionInDays: 14,
         });
         expect(fn.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
@@ -260,12 +203,12 @@ describe('UserCacheStack', () => {
           auditSampleSize: 250,
           logLevel: 'DEBUG',
         },
-        serviceName: 'user-cache-prod',
       });
       for (const spec of FUNCTIONS) {
         expect(envOf(template, fnId(spec.name)), spec.name).toMatchObject({
-          POWERTOOLS_SERVICE_NAME: 'user-cache-prod',
-          POWERTOOLS_METRICS_NAMESPACE: 'NgomnaUserCache',
+          STAGE: 'staging',
+          POWERTOOLS_SERVICE_NAME: 'user-cache-staging',
+          POWERTOOLS_METRICS_NAMESPACE: 'NgomnaUserCache/staging',
           POWERTOOLS_LOG_LEVEL: 'DEBUG',
           CACHE_KEY_PREFIX: 'prod:',
           CACHE_TTL_SECONDS: '86400',
@@ -425,6 +368,21 @@ describe('UserCacheStack', () => {
       expect(() => synth({ databaseConnectionBudget: 8 })).toThrow(/at least 9/);
       expect(() => synth({ databaseConnectionBudget: 9 })).not.toThrow();
     });
+    it('gives every function the arm64 Parameters and Secrets extension, with a 30 s cache', () => {
+      const { template, fnId } = synth();
+      for (const spec of FUNCTIONS) {
+        const fn = lambdas(template)[fnId(spec.name)]!.Properties;
+        // The layer ARN is looked up per region in a mapping, under the arm64 build's key.
+        expect(JSON.stringify(fn.Layers), spec.name).toMatch(
+          /"Fn::FindInMap":\[".*",\{"Ref":"AWS::Region"\},"[^"]*arm64"\]/,
+        );
+        expect(envOf(template, fnId(spec.name)), spec.name).toMatchObject({
+          PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: '2773',
+          PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED: 'true',
+          SECRETS_MANAGER_TTL: '30',
+        });
+      }
+    });
   });
 
   describe('secrets', () => {
@@ -450,28 +408,15 @@ describe('UserCacheStack', () => {
       }
     });
 
-    it('gives every function the arm64 Parameters and Secrets extension, with a 30 s cache', () => {
-      const { template, fnId } = synth();
-      for (const spec of FUNCTIONS) {
-        const fn = lambdas(template)[fnId(spec.name)]!.Properties;
-        // The layer ARN is looked up per region in a mapping, under the arm64 build's key.
-        expect(JSON.stringify(fn.Layers), spec.name).toMatch(
-          /"Fn::FindInMap":\[".*",\{"Ref":"AWS::Region"\},"[^"]*arm64"\]/,
-        );
-        expect(envOf(template, fnId(spec.name)), spec.name).toMatchObject({
-          PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: '2773',
-          PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED: 'true',
-          SECRETS_MANAGER_TTL: '30',
-        });
-      }
-    });
-
-    it('creates the Upstash secret with a generated placeholder, so no value sits in the template', () => {
+    it('creates the Upstash secret once with the placeholder, never generated, retained on deletion', () => {
       const { template } = synth();
       template.resourceCountIs('AWS::SecretsManager::Secret', 1);
       const secret = Object.values(template.findResources('AWS::SecretsManager::Secret'))[0]!;
-      expect(secret.Properties).not.toHaveProperty('SecretString');
-      expect(secret.Properties.GenerateSecretString).toMatchObject({ GenerateStringKey: 'token' });
+      // A generated string is regenerated whenever its settings change or the secret is replaced.
+      expect(secret.Properties).not.toHaveProperty('GenerateSecretString');
+      expect(JSON.parse(secret.Properties.SecretString)).toEqual(UPSTASH_PLACEHOLDER);
+      expect(secret.DeletionPolicy).toBe('Retain');
+      expect(secret.UpdateReplacePolicy).toBe('Retain');
     });
 
     it('imports the Upstash secret when its ARN is given', () => {
@@ -496,28 +441,40 @@ describe('UserCacheStack', () => {
   });
 
   describe('schedules', () => {
-    it('invokes the poller every minute, prewarm every 15 min from 04:00 UTC (05:00 in Douala), the audit hourly', () => {
-      const { template, fnId } = synth();
+    it('invokes the poller every minute, prewarm every 15 min from 04:00 UTC (05:00 in Douala), the audit hourly, on their live aliases', () => {
+      const { template, aliasId } = synth();
       template.resourceCountIs('AWS::Scheduler::Schedule', SCHEDULED.length);
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
         ScheduleExpression: 'rate(1 minute)',
-        Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId('streamPoller'), 'Arn'] } }),
+        Target: Match.objectLike({ Arn: { Ref: aliasId('streamPoller') } }),
       });
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
         ScheduleExpression: 'cron(0/15 4-6 * * ? *)',
-        Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId('prewarm'), 'Arn'] } }),
+        Target: Match.objectLike({ Arn: { Ref: aliasId('prewarm') } }),
       });
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
         ScheduleExpression: 'rate(1 hour)',
-        Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId('audit'), 'Arn'] } }),
+        Target: Match.objectLike({ Arn: { Ref: aliasId('audit') } }),
       });
     });
 
+    it('lets Scheduler invoke only the live alias of each scheduled function', () => {
+      const { template, aliasId } = synth();
+      const invokes = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) =>
+        (p.Properties.PolicyDocument.Statement as Json[]).filter(
+          (st) => st.Action === 'lambda:InvokeFunction',
+        ),
+      );
+      expect(invokes.map((st) => st.Resource).sort((x, y) => (x.Ref < y.Ref ? -1 : 1))).toEqual(
+        SCHEDULED.map((f) => ({ Ref: aliasId(f.name) })).sort((x, y) => (x.Ref < y.Ref ? -1 : 1)),
+      );
+    });
+
     it('invokes the audit hourly, once per due run, with both secrets', () => {
-      const { template, fnId, stack } = synth();
+      const { template, fnId, aliasId, stack } = synth();
       const [schedule, ...others] = Object.values(
         template.findResources('AWS::Scheduler::Schedule', {
-          Properties: { Target: { Arn: { 'Fn::GetAtt': [fnId('audit'), 'Arn'] } } },
+          Properties: { Target: { Arn: { Ref: aliasId('audit') } } },
         }),
       );
       expect(others).toEqual([]);
@@ -526,12 +483,6 @@ describe('UserCacheStack', () => {
         FlexibleTimeWindow: { Mode: 'OFF' },
         Target: { RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 1800 } },
       });
-      // Lambda's own async retries would run the audit again on top of the next scheduled run.
-      template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
-        FunctionName: { Ref: fnId('audit') },
-        MaximumRetryAttempts: 0,
-        MaximumEventAgeInSeconds: 1800,
-      });
       expect(envOf(template, fnId('audit'))).toMatchObject({
         DATABASE_SECRET_ARN: DB_SECRET_ARN,
         UPSTASH_SECRET_ARN: stack.resolve(stack.upstashSecret.secretArn),
@@ -539,24 +490,24 @@ describe('UserCacheStack', () => {
     });
 
     it('takes the prewarm schedule from props', () => {
-      const { template, fnId } = synth({ prewarmSchedule: 'cron(30 3 ? * MON-FRI *)' });
+      const { template, aliasId } = synth({ prewarmSchedule: 'cron(30 3 ? * MON-FRI *)' });
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
         ScheduleExpression: 'cron(30 3 ? * MON-FRI *)',
-        Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId('prewarm'), 'Arn'] } }),
+        Target: Match.objectLike({ Arn: { Ref: aliasId('prewarm') } }),
       });
     });
 
-    it('never retries a scheduled run and dead-letters undeliverable ones to an encrypted, TLS-only queue', () => {
-      const { template, fnId } = synth();
+    it('retries deliveries as each row says and dead-letters undeliverable ones to an encrypted, TLS-only queue', () => {
+      const { template, aliasId } = synth();
       const dlqIds = new Set<string>();
       for (const spec of SCHEDULED) {
         const [schedule] = Object.values(
           template.findResources('AWS::Scheduler::Schedule', {
-            Properties: { Target: { Arn: { 'Fn::GetAtt': [fnId(spec.name), 'Arn'] } } },
+            Properties: { Target: { Arn: { Ref: aliasId(spec.name) } } },
           }),
         );
         expect(schedule?.Properties.Target.RetryPolicy, spec.name).toEqual({
-          MaximumRetryAttempts: 0,
+          MaximumRetryAttempts: spec.trigger.retryAttempts,
           MaximumEventAgeInSeconds: spec.trigger.maxEventAgeSeconds,
         });
         dlqIds.add(schedule!.Properties.Target.DeadLetterConfig.Arn['Fn::GetAtt'][0]);
@@ -565,8 +516,45 @@ describe('UserCacheStack', () => {
       expectEncryptedTlsOnlyQueue(template, [...dlqIds][0]!);
     });
 
-    it('sends failed async runs of scheduled functions to the failure queue, without Lambda retries', () => {
+    it('never retries the poller, the audit or the prewarm: the next scheduled run is their retry', () => {
+      for (const name of ['streamPoller', 'audit', 'prewarm']) {
+        const row = SCHEDULED.find((f) => f.name === name)!;
+        expect(row.trigger.retryAttempts, name).toBe(0);
+      }
       const { template, fnId } = synth();
+      for (const name of ['streamPoller', 'audit', 'prewarm'] as const) {
+        template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+          FunctionName: { Ref: fnId(name) },
+          MaximumRetryAttempts: 0,
+        });
+      }
+    });
+
+    it('drops a late prewarm before the next 15-minute run is due, which resumes at the checkpoint', () => {
+      const prewarm = SCHEDULED.find((f) => f.name === 'prewarm')!;
+      expect(prewarm.trigger.maxEventAgeSeconds).toBeLessThan(15 * 60);
+      // Even one Lambda retry (a 900 s run, the 60 s wait, a second run) could not start in time.
+      expect(2 * prewarm.timeoutSeconds + 60).toBeGreaterThan(prewarm.trigger.maxEventAgeSeconds);
+    });
+
+    it('refuses retries that cannot all start within the maximum event age', () => {
+      const prewarm = FUNCTIONS.find((f) => f.name === 'prewarm')!;
+      const trigger = prewarm.trigger as { retryAttempts: number };
+      const original = trigger.retryAttempts;
+      try {
+        trigger.retryAttempts = 2;
+        expect(() => synth({ stage: 'retries' })).toThrow(
+          /prewarm: 2 retries of a 900 s run need 2880 s, more than maxEventAgeSeconds \(600\)/,
+        );
+        trigger.retryAttempts = 1;
+        expect(() => synth({ stage: 'retries' })).toThrow(/prewarm: 1 retries of a 900 s run need 1860 s/);
+      } finally {
+        trigger.retryAttempts = original;
+      }
+    });
+
+    it('sends failed async runs of the live aliases to the failure queue', () => {
+      const { template, fnId, aliasId } = synth();
       const configs = Object.values(template.findResources('AWS::Lambda::EventInvokeConfig'));
       expect(configs.map((c) => c.Properties.FunctionName.Ref).sort()).toEqual(
         SCHEDULED.map((f) => fnId(f.name)).sort(),
@@ -575,164 +563,15 @@ describe('UserCacheStack', () => {
       for (const spec of SCHEDULED) {
         const config = configs.find((c) => c.Properties.FunctionName.Ref === fnId(spec.name))!;
         expect(config.Properties, spec.name).toMatchObject({
-          MaximumRetryAttempts: 0,
+          MaximumRetryAttempts: spec.trigger.retryAttempts,
           MaximumEventAgeInSeconds: spec.trigger.maxEventAgeSeconds,
+          // The alias's name, read from its ARN: the configuration applies to what Scheduler invokes.
+          Qualifier: { 'Fn::Select': [7, { 'Fn::Split': [':', { Ref: aliasId(spec.name) }] }] },
         });
         failureQueues.add(config.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0]);
       }
       expect(failureQueues.size).toBe(1);
       expectEncryptedTlsOnlyQueue(template, [...failureQueues][0]!);
-    });
-  });
-
-  describe('monitoring', () => {
-    it('alarms on API 5xx rate, read p99 latency, event lag, dead letters, failed runs, DB fallback and the audit', () => {
-      const { template } = synth();
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Metrics: Match.arrayWith([
-          Match.objectLike({ Expression: 'IF(requests > 0, 100 * errors / requests, 0)' }),
-        ]),
-      });
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: 'AWS/ApiGateway',
-        MetricName: 'Latency',
-        ExtendedStatistic: 'p99',
-        Dimensions: [
-          Match.objectLike({ Name: 'ApiId' }),
-          { Name: 'Method', Value: 'GET' },
-          { Name: 'Resource', Value: '/users/{id}' },
-          { Name: 'Stage', Value: '$default' },
-        ],
-      });
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: 'NgomnaUserCache',
-        MetricName: CUSTOM_METRICS.eventLag,
-        ExtendedStatistic: 'p99',
-        Dimensions: [{ Name: 'service', Value: 'user-cache' }],
-      });
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        MetricName: CUSTOM_METRICS.eventsDeadLettered,
-        Threshold: 0,
-      });
-      // New messages per period, not depth: a depth alarm would stay in ALARM for the queue's 14 days.
-      const queueAlarms = template.findResources('AWS::CloudWatch::Alarm', {
-        Properties: {
-          Namespace: 'AWS/SQS',
-          MetricName: 'NumberOfMessagesSent',
-          Statistic: 'Sum',
-          Threshold: 0,
-        },
-      });
-      expect(Object.keys(queueAlarms)).toHaveLength(2);
-      // Redis failing never fails a request, so the fallback share is what tells.
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Threshold: 5,
-        Metrics: Match.arrayWith([
-          Match.objectLike({
-            Expression:
-              'IF(FILL(hits, 0) + FILL(misses, 0) + FILL(fallbacks, 0) > 0, 100 * FILL(fallbacks, 0) / (FILL(hits, 0) + FILL(misses, 0) + FILL(fallbacks, 0)), 0)',
-          }),
-        ]),
-      });
-    });
-
-    it("alarms on the events stream's length and its oldest pending entry's age (the stream stays bounded)", () => {
-      const { template } = synth();
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        MetricName: 'StreamLength',
-        Statistic: 'Maximum',
-        Threshold: 2_000,
-        ComparisonOperator: 'GreaterThanThreshold',
-      });
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        MetricName: 'OldestPendingAge',
-        Statistic: 'Maximum',
-        Threshold: 300_000,
-      });
-    });
-
-    it('alarms as soon as one audit run reports an inconsistent entry', () => {
-      const { template } = synth();
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: 'NgomnaUserCache',
-        MetricName: CUSTOM_METRICS.inconsistentEntries,
-        Dimensions: [{ Name: 'service', Value: 'user-cache' }],
-        Statistic: 'Sum',
-        ComparisonOperator: 'GreaterThanThreshold',
-        Threshold: 0,
-        EvaluationPeriods: 1,
-        TreatMissingData: 'notBreaching',
-      });
-    });
-
-    it("alarms when a day's prewarm cycle closes without having warmed every active user", () => {
-      const { template } = synth();
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        MetricName: CUSTOM_METRICS.prewarmUncovered,
-        Statistic: 'Maximum',
-        ComparisonOperator: 'GreaterThanThreshold',
-        Threshold: 0,
-        TreatMissingData: 'notBreaching',
-      });
-    });
-
-    it('takes the alarm thresholds from props', () => {
-      const { template } = synth({
-        alarmThresholds: { inconsistentEntries: 5, eventLagP99Ms: 600_000 },
-        serviceName: 'user-cache-prod',
-      });
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        MetricName: CUSTOM_METRICS.inconsistentEntries,
-        Dimensions: [{ Name: 'service', Value: 'user-cache-prod' }],
-        Threshold: 5,
-      });
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        MetricName: CUSTOM_METRICS.eventLag,
-        Threshold: 600_000,
-      });
-    });
-
-    it('watches metric names the handlers really emit', () => {
-      const sources = ['functions', 'functions/http']
-        .flatMap((dir) =>
-          readdirSync(join(PROJECT_ROOT, dir))
-            .filter((file) => file.endsWith('.ts'))
-            .map((file) => readFileSync(join(PROJECT_ROOT, dir, file), 'utf8')),
-        )
-        .join('\n');
-      for (const name of Object.values(CUSTOM_METRICS)) {
-        expect(sources, name).toMatch(new RegExp(`addMetric\\(\\s*'${name}'`));
-      }
-    });
-
-    it('notifies the SNS topic given as props from every alarm', () => {
-      const { template } = synth({ alarmTopicArn: ALARM_TOPIC_ARN });
-      const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-      expect(alarms).toHaveLength(11);
-      for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([ALARM_TOPIC_ARN]);
-    });
-
-    it('has a dashboard with hit rate, fallback share, latency, event lag, dead letters and the audit', () => {
-      const { template } = synth();
-      const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0]!;
-      const body = JSON.stringify(dashboard.Properties.DashboardBody);
-      for (const text of [
-        'Cache hit rate',
-        'PostgreSQL fallback share',
-        'p50',
-        'p99',
-        CUSTOM_METRICS.cacheHits,
-        CUSTOM_METRICS.cacheMisses,
-        CUSTOM_METRICS.dbFallbacks,
-        CUSTOM_METRICS.eventLag,
-        'Dead letters',
-        CUSTOM_METRICS.inconsistentEntries,
-        CUSTOM_METRICS.inconsistencyMaxAge,
-        CUSTOM_METRICS.auditChecked,
-      ]) {
-        expect(body).toContain(text);
-      }
     });
   });
 

@@ -30,9 +30,10 @@ export function lazy<A extends unknown[], R>(
  */
 export function lazyRoute(build: () => Promise<ApiHandler>): ApiHandler {
   const handler = lazy(build);
-  return async (event) => {
+  return async (event, context) => {
     try {
-      return await handler(event);
+      // The Lambda context travels on: the route gives it to the logger (request id on every line).
+      return await handler(event, context);
     } catch (error) {
       // No logger exists yet (building it is what failed): one structured line on stderr, PII-free.
       console.error(

@@ -2,7 +2,7 @@
  * What every API handler shares: method and scope checks, error mapping, latency and cache metrics.
  * A handler is then only "parse → one service call → respond".
  */
-import type { APIGatewayProxyEventV2WithJWTAuthorizer } from 'aws-lambda';
+import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda';
 import type { LoggerPort } from '../../shared/ports.js';
 import type { LookupTally, ProfileService } from '../../shared/profileService.js';
 import { requireScope } from './auth.js';
@@ -10,7 +10,7 @@ import { requireMethod } from './request.js';
 import { errorResponse, type HttpResult } from './response.js';
 
 export type ApiEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
-export type ApiHandler = (event: ApiEvent) => Promise<HttpResult>;
+export type ApiHandler = (event: ApiEvent, context?: Context) => Promise<HttpResult>;
 
 /** The subset of Powertools `Metrics` the handlers use (EMF to stdout; flushed once per request). */
 export interface MetricsPort {
@@ -28,6 +28,11 @@ export interface ApiDeps {
   metrics: MetricsPort;
   /** Scope names from `AUTH_READ_SCOPE` / `AUTH_WRITE_SCOPE`. */
   auth: { readScope: string; writeScope: string };
+  /**
+   * Called with each invocation's Lambda context before anything is logged (Powertools `addContext`), so
+   * every log line of the request carries its request id. @default none (local stack, tests)
+   */
+  bindContext?: (context: Context) => void;
 }
 
 export interface RouteSpec {
@@ -43,7 +48,8 @@ export function route(
   spec: RouteSpec,
   run: (event: ApiEvent) => Promise<HttpResult>,
 ): ApiHandler {
-  return async (event) => {
+  return async (event, lambdaContext) => {
+    if (lambdaContext) deps.bindContext?.(lambdaContext);
     const started = performance.now();
     // Built only where something is logged: a hit logs nothing at the default level.
     const context = () => ({ route: spec.name, requestId: event.requestContext?.requestId });

@@ -4,14 +4,16 @@
  * grant a secret and set the matching variable together.
  */
 import { fileURLToPath } from 'node:url';
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import {
+  Alias,
   Architecture,
   ParamsAndSecretsLayerVersion,
   ParamsAndSecretsLogLevel,
   ParamsAndSecretsVersions,
   Runtime,
+  Tracing,
 } from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -68,8 +70,17 @@ export interface CacheFunctionProps {
   readonly projectRoot?: string;
 }
 
+/** The alias every trigger invokes (API integrations, schedules) and CodeDeploy shifts between versions. */
+export const LIVE_ALIAS = 'live';
+
 export class CacheFunction extends Construct {
   readonly function: NodejsFunction;
+  /**
+   * `live`, on the version this deploy published. Triggers target it, never `$LATEST`, so a deploy
+   * changes traffic only by moving the alias (all at once, or gradually through CodeDeploy) and a
+   * rollback is moving it back.
+   */
+  readonly alias: Alias;
   readonly logGroup: LogGroup;
   readonly spec: FunctionSpec;
 
@@ -95,6 +106,9 @@ export class CacheFunction extends Construct {
       memorySize: props.spec.memorySize,
       timeout: Duration.seconds(props.spec.timeoutSeconds),
       logGroup: this.logGroup,
+      // X-Ray active tracing: Lambda's own segments (init, invocation, overhead) at no bundle cost.
+      // No Powertools Tracer: see docs/runbook.md#tracing for why it does not fit the cold-start budget.
+      tracing: Tracing.ACTIVE,
       projectRoot: root,
       depsLockFilePath: `${root}package-lock.json`,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
@@ -117,6 +131,13 @@ export class CacheFunction extends Construct {
         externalModules: ['@aws-sdk/*', './native'],
       },
     });
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which have no resource-level ' +
+        'permissions; they are the only "*" statement in this policy (asserted by test/infra.test.ts).',
+    });
+    this.alias = new Alias(this, 'Live', { aliasName: LIVE_ALIAS, version: this.function.currentVersion });
   }
 
   /** Grants read access to `secret` and sets its ARN variable (never the value). */
@@ -127,12 +148,12 @@ export class CacheFunction extends Construct {
   }
 
   /**
-   * Async invocations (EventBridge Scheduler) fail fast and visibly: no Lambda retries (the next
-   * scheduled run is the retry) and a failed or expired event lands in `queue`.
+   * Async invocations of the alias (EventBridge Scheduler) fail visibly: after `retryAttempts` Lambda
+   * retries, a failed or expired event lands in `queue`.
    */
-  sendAsyncFailuresTo(queue: IQueue, maxEventAge: Duration): this {
-    this.function.configureAsyncInvoke({
-      retryAttempts: 0,
+  sendAsyncFailuresTo(queue: IQueue, maxEventAge: Duration, retryAttempts: number): this {
+    this.alias.configureAsyncInvoke({
+      retryAttempts,
       maxEventAge,
       onFailure: new SqsDestination(queue),
     });

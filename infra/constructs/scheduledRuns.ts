@@ -1,9 +1,9 @@
 /**
- * EventBridge Scheduler schedules that invoke functions asynchronously, never retried: a missed run
- * is superseded by the next one, and a retried poller run would only pile up behind the Redis lease.
- * Undeliverable invocations go to a dead-letter queue.
+ * EventBridge Scheduler schedules that invoke functions' `live` aliases asynchronously. Deliveries are
+ * retried only for jobs whose row allows it (the prewarm); a missed poller run is superseded by the next
+ * one. Undeliverable invocations go to a dead-letter queue.
  */
-import { type CfnResource, type Duration, Stack, type TimeZone, Validations } from 'aws-cdk-lib';
+import type { Duration, TimeZone } from 'aws-cdk-lib';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
@@ -18,6 +18,8 @@ export interface ScheduledRun {
   readonly expression: string;
   /** Scheduler drops an invocation it could not deliver within this age (60 s minimum). */
   readonly maxEventAge: Duration;
+  /** Scheduler's delivery retries (throttled or failed Invoke calls). */
+  readonly retryAttempts: number;
   readonly description: string;
 }
 
@@ -38,28 +40,13 @@ export class ScheduledRuns extends Construct {
       this.schedules[run.name] = new Schedule(this, run.name, {
         description: run.description,
         schedule: ScheduleExpression.expression(run.expression, props.timeZone),
+        // Given the alias (not the function), LambdaInvoke grants lambda:InvokeFunction on its ARN alone.
         target: new LambdaInvoke(run.handler, {
-          retryAttempts: 0,
+          retryAttempts: run.retryAttempts,
           maxEventAge: run.maxEventAge,
           deadLetterQueue: props.deadLetterQueue,
         }),
       });
-      this.acknowledgeVersionWildcard(run.handler);
     }
-  }
-
-  /**
-   * LambdaInvoke grants `lambda:InvokeFunction` on `<function ARN>:*` as well (any version or alias).
-   * The role is a stack-level singleton shared by targets, so the finding is acknowledged on the
-   * stack, narrowed to this function's exact finding id.
-   */
-  private acknowledgeVersionWildcard(handler: IFunction): void {
-    const stack = Stack.of(this);
-    const logicalId = stack.resolve(stack.getLogicalId(handler.node.defaultChild as CfnResource));
-    Validations.of(stack).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
-      reason:
-        'Scheduler may invoke any version or alias of this one function; no other function is reachable.',
-    });
   }
 }

@@ -2,7 +2,7 @@
  * The HTTP API: JWT-authorized routes with per-route scopes, one `$default` stage with throttling,
  * detailed (per-route) metrics and JSON access logs.
  */
-import type { Duration } from 'aws-cdk-lib';
+import { Aws, type Duration, Fn, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   CorsHttpMethod,
@@ -39,6 +39,8 @@ export interface CorsOptions {
 }
 
 export interface UserCacheApiProps {
+  /** The API's name (one per stage). */
+  readonly name: string;
   readonly jwtIssuer: string;
   readonly jwtAudience: string[];
   readonly routes: readonly ApiRoute[];
@@ -76,6 +78,7 @@ export class UserCacheApi extends Construct {
   constructor(scope: Construct, id: string, props: UserCacheApiProps) {
     super(scope, id);
     this.api = new HttpApi(this, 'HttpApi', {
+      apiName: props.name,
       description: 'ngomna user-profile cache',
       // The stage is created below: the default one cannot carry access logs or detailed metrics.
       createDefaultStage: false,
@@ -87,7 +90,17 @@ export class UserCacheApi extends Construct {
         maxAge: props.cors.maxAge,
       },
     });
-    this.accessLogs = new LogGroup(this, 'AccessLogs', { retention: props.logRetention });
+    this.accessLogs = new LogGroup(this, 'AccessLogs', {
+      // Under /aws/vendedlogs/: API Gateway then needs no entry in the account's CloudWatch Logs resource
+      // policy, whose 5,120-character cap fails the stage in a busy account ("Cannot enable logging").
+      // The stack id's UUID keeps the name unique per stack instance, so a retained group of a deleted
+      // or rolled-back stack never blocks the next creation.
+      logGroupName: Fn.join('', [
+        `/aws/vendedlogs/apigateway/${Stack.of(this).stackName}/`,
+        Fn.select(2, Fn.split('/', Aws.STACK_ID)),
+      ]),
+      retention: props.logRetention,
+    });
     this.stage = new HttpStage(this, 'DefaultStage', {
       httpApi: this.api,
       stageName: '$default',
