@@ -19,6 +19,7 @@ import { JsonLogger } from '../shared/observability/jsonLogger.js';
 import type { LoggerPort } from '../shared/ports.js';
 import { ProfileRepository } from '../shared/profileRepository.js';
 import type { ProfileService } from '../shared/profileService.js';
+import { rebuildOnAuthFailure } from '../shared/rebuildOnAuthFailure.js';
 import { createRedisClient } from '../shared/redisClient.js';
 import { SecretReader, type SecretSource } from '../shared/secretReader.js';
 import type { Sql, SqlQueryable } from '../shared/sql.js';
@@ -82,10 +83,24 @@ export async function buildDependencies(config: Config): Promise<Dependencies> {
     upstash,
     config.upstash.source === 'env' ? 'UPSTASH_REDIS_REST_URL' : 'UPSTASH_SECRET_ARN',
   );
-  const redisOptions = { url: upstash.url, token: upstash.token, timeoutMs: config.redisTimeoutMs };
-  const redis = createRedisClient(redisOptions);
+  const upstashSource = config.upstash;
+  // A rotated token (new one in the secret, old one revoked) is picked up on the first 401: no redeploy.
+  const refresh = async () => {
+    if (upstashSource.source === 'env') return upstashSource;
+    secrets.refresh(upstashSource.secretArn);
+    return secrets.get(upstashSource.secretArn, upstashSecret, 'UPSTASH_SECRET_ARN');
+  };
+  const client = (responseEncoding?: 'text') =>
+    rebuildOnAuthFailure({
+      initial: upstash,
+      refresh,
+      build: ({ url, token }) =>
+        createRedisClient({ url, token, timeoutMs: config.redisTimeoutMs, responseEncoding }),
+      logger,
+    });
+  const redis = client();
   // Every value the cache reads is text it validated on the way in: skip base64 on the hot path.
-  const textRedis = createRedisClient({ ...redisOptions, responseEncoding: 'text' });
+  const textRedis = client('text');
   const sql = createDatabaseSql(config, logger, secrets);
 
   const repository = new ProfileRepository({ sql });

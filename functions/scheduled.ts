@@ -44,10 +44,11 @@ export function lazyScheduled<A extends unknown[], R>(
 
 function powertoolsReport(): NotConfiguredReport {
   const { powertools } = loadConfig();
-  const logger = new Logger({ serviceName: powertools.serviceName, logLevel: powertools.logLevel });
-  const metrics = new Metrics({
+  const logger = new JsonLogger({ serviceName: powertools.serviceName, logLevel: powertools.logLevel });
+  const metrics = new EmfMetrics({
     namespace: powertools.metricsNamespace,
     serviceName: powertools.serviceName,
+    disabled: powertools.metricsDisabled,
   });
   return {
     log: (message, extra) => logger.warn(message, extra),

@@ -76,6 +76,11 @@ export interface UpstashGateway {
    * commands executed (those sent to Redis for clients; MULTI/EXEC wrappers not counted).
    */
   readonly metrics: { httpRequests: number; commands: number; reset(): void };
+  /**
+   * Replaces the token, as rotating it in the Upstash console does: requests with the old one get
+   * Upstash's `401 {"error":"Unauthorized"}` from now on.
+   */
+  setToken(token: string): void;
   /** Fault injection for tests: delay every request by ms, or make requests fail. */
   setFaults(f: GatewayFaults): void;
   /** Stops listening, ends keep-alive connections and disconnects from Redis. */
@@ -112,10 +117,11 @@ export async function startUpstashGateway(opts: UpstashGatewayOptions): Promise<
     },
   };
   let faults: ActiveFaults = { delayMs: 0, mode: 'none' };
+  let token = opts.token;
   const server = createServer(
     createRequestHandler({
       backend,
-      token: opts.token,
+      token: () => token,
       maxRequestBytes: limits.maxRequestBytes,
       streams,
       metrics,
@@ -142,8 +148,14 @@ export async function startUpstashGateway(opts: UpstashGatewayOptions): Promise<
 
   return {
     url: `http://${urlHost}:${address.port}`,
-    token: opts.token,
+    get token() {
+      return token;
+    },
     metrics,
+    setToken(next) {
+      if (!next) throw new ConfigError('setToken: token must not be empty');
+      token = next;
+    },
     setFaults(f) {
       faults = { delayMs: f.delayMs ?? 0, mode: f.mode ?? 'none' };
     },

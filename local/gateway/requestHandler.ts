@@ -19,7 +19,8 @@ export interface ActiveFaults {
 
 export interface RequestHandlerDeps {
   backend: RedisBackend;
-  token: string;
+  /** The current token: read per request, so a test can rotate it under running clients. */
+  token: () => string;
   /** Upstash's max request size: larger bodies are refused with its error text. */
   maxRequestBytes: number;
   /** How to end each open event stream, called by the gateway's close(). */
@@ -37,7 +38,13 @@ export function createRequestHandler(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { backend, maxRequestBytes, metrics } = deps;
   // Hashing both sides gives equal lengths, so timingSafeEqual leaks neither content nor length.
-  const expectedAuth = digest(`Bearer ${deps.token}`);
+  let expectedFor = '';
+  let expectedAuth = digest('');
+  const expected = (): Buffer => {
+    const token = deps.token();
+    if (token !== expectedFor) [expectedFor, expectedAuth] = [token, digest(`Bearer ${token}`)];
+    return expectedAuth;
+  };
   // Upstash uses this for read-your-writes across replicas; one Redis needs only a monotonic value.
   let syncToken = 0;
 
@@ -56,7 +63,7 @@ export function createRequestHandler(
       const token = new URL(req.url, 'http://gateway').searchParams.get('_token');
       if (token !== null) presented = `Bearer ${token}`;
     }
-    return presented !== undefined && timingSafeEqual(digest(presented), expectedAuth);
+    return presented !== undefined && timingSafeEqual(digest(presented), expected());
   };
 
   const execute = async (route: string, body: string, base64: boolean): Promise<string> => {

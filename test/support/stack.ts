@@ -10,6 +10,8 @@ import type { EventPublisher } from '../../shared/eventPublisher.js';
 import type { LoggerPort } from '../../shared/ports.js';
 import { ProfileRepository } from '../../shared/profileRepository.js';
 import type { ProfileService } from '../../shared/profileService.js';
+import { type RedisCredentials, rebuildOnAuthFailure } from '../../shared/rebuildOnAuthFailure.js';
+import { createRedisClient } from '../../shared/redisClient.js';
 import type { UserCache, UserCacheOptions } from '../../shared/userCache.js';
 import { type InstrumentedSql, instrumentSql, type TestDb, type TestDbOptions, useTestDb } from './db.js';
 import { type TestRedis, type UseTestRedisOptions, useTestRedis } from './redis.js';
@@ -42,6 +44,12 @@ export interface StackServices {
 
 export interface TestStack extends StackServices {
   redis: TestRedis;
+  /**
+   * Stand-in for the Upstash secret in Secrets Manager: what the stack's client reloads after a 401
+   * (it is wired through `rebuildOnAuthFailure`, as in Lambda). Change it together with
+   * `redis.gateway.setToken()` to rotate the token under the running stack.
+   */
+  upstashSecret: { current: RedisCredentials };
   db: TestDb;
   sql: InstrumentedSql;
   repository: ProfileRepository;
@@ -68,13 +76,20 @@ export async function useTestStack(options: TestStackOptions = {}): Promise<Test
   const sql = instrumentSql(db.sql);
   const repository = new ProfileRepository({ sql });
   const stream = `${redis.keyPrefix}events:users`;
+  const upstashSecret = { current: { url: redis.gateway.url, token: redis.gateway.token } };
+  const client = rebuildOnAuthFailure({
+    initial: upstashSecret.current,
+    refresh: async () => upstashSecret.current,
+    build: (credentials) =>
+      createRedisClient({ ...credentials, timeoutMs: options.redis?.timeoutMs ?? 2_000 }),
+  });
   const logger = capturingLogger();
   const metrics = capturingMetrics();
   const auth = options.auth ?? { readScope: 'users.read', writeScope: 'users.write' };
 
   const build = (opts: { cache?: Partial<UserCacheOptions> } = {}): StackServices => {
     const { cache, publisher, service } = buildProfileServices({
-      redis: redis.redis,
+      redis: client,
       repository,
       cache: { keyPrefix: redis.keyPrefix, ...opts.cache },
       stream,
@@ -87,6 +102,7 @@ export async function useTestStack(options: TestStackOptions = {}): Promise<Test
   return {
     ...build({ cache: options.cache }),
     redis,
+    upstashSecret,
     db,
     sql,
     repository,
