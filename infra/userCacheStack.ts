@@ -272,6 +272,9 @@ export class UserCacheStack extends Stack {
       description: 'Put {"url","token"} of the Upstash database here',
     });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
+    // For `npm run dlq -- … --queue failed-runs|scheduler-dead-letters`.
+    new CfnOutput(this, 'FailedRunsQueueUrl', { value: failures.queueUrl });
+    new CfnOutput(this, 'SchedulerDeadLettersQueueUrl', { value: deadLetters.queueUrl });
   }
 }
 
