@@ -77,7 +77,7 @@ describe('rotating the Upstash token', () => {
     expect(after.statusCode).toBe(200);
     // Served by Redis with the new token: no PostgreSQL fallback, the same warm services.
     expect(after.headers?.['x-cache']).toBe('HIT');
-    expect(s.metrics.added.filter((m) => m.name === 'DbFallback').map((m) => m.value)).toEqual([0]);
+    expect(s.metrics.added.filter((m) => m.name === 'DbFallback' && m.value > 0)).toEqual([]);
   });
 
   it('falls back to PostgreSQL, reloading the secret at most once per interval, while the secret lags behind', async () => {
