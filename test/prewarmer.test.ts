@@ -575,6 +575,55 @@ describe('prewarm handler', () => {
     expect(metrics).toContainEqual(['PrewarmUncovered', 0]);
   });
 
+  it("reports PrewarmCompleted from every run that finds the day's cycle walked, gaps or not (the heartbeat)", async () => {
+    const ids = Array.from({ length: 4 }, () => newId());
+    for (const id of ids) await repository.create(id, fields());
+    const flaky = {
+      getMany(batch: readonly string[]) {
+        if (batch.includes(ids[3] as string))
+          return Promise.reject(new DatabaseError('connection reset (injected)'));
+        return repository.getMany(batch);
+      },
+    };
+    const lease = () => new Lease({ redis: t.redis, key: t.key('heartbeat', 'lease'), ttlMs: 10_000 });
+    const runs: Array<Array<[string, number]>> = [];
+    // Invocations as Lambda runs them every 15 minutes: 2 batches each, resuming one checkpoint.
+    const invoke = async () => {
+      const metrics: Array<[string, number]> = [];
+      const l = lease();
+      await createPrewarmHandler({
+        prewarmer: () =>
+          prewarmer({
+            source: listSource(ids),
+            repository: flaky,
+            batchSize: 1,
+            budgetMs: 2_000,
+            lease: l,
+            checkpoint: new RedisPrewarmCheckpoint({
+              redis: t.redis,
+              key: t.key('heartbeat', 'cp'),
+              lease: l,
+            }),
+          }),
+        cache,
+        logger: silentLogger,
+        metrics: {
+          addMetric: (name, _unit, value) => metrics.push([name, value]),
+          publishStoredMetrics() {},
+        },
+      })({});
+      runs.push(metrics);
+    };
+
+    for (let i = 0; i < 3; i++) await invoke();
+
+    const completed = runs.map((m) => m.find(([name]) => name === 'PrewarmCompleted')?.[1]);
+    // Under way, then completed (its last batch failed: PrewarmUncovered says so), then a no-op run.
+    expect(completed).toEqual([0, 1, 1]);
+    expect(runs[1]).toContainEqual(['PrewarmFailedBatches', 1]);
+    expect(runs[1]).toContainEqual(['PrewarmUncovered', 1]);
+  });
+
   it('skips the run when another prewarm holds the lease', async () => {
     const key = t.key('prewarm', 'h2');
     await new Lease({ redis: t.redis, key, ttlMs: 10_000 }).acquire();
