@@ -10,6 +10,7 @@
  * between reads measures the same mechanism.
  */
 import { createClient } from 'redis';
+import { stripKeyLocking } from '../local/gateway/scripts.js';
 import { startRedisServer } from '../local/redisServer.js';
 import { startUpstashGateway } from '../local/upstashGateway.js';
 import { FENCED_WRITE } from '../shared/cache/scripts.js';
@@ -53,6 +54,11 @@ export async function runCacheBench(opts: { scale?: number } = {}): Promise<Cach
   const gateway = await startUpstashGateway({ redisUrl: server.url, token: 'bench-token' });
   const tcp = createClient({ url: server.url });
   await tcp.connect();
+  // The raw floor talks to Redis 7.0 directly, which refuses Upstash's allow-key-locking flag: load the
+  // script as the gateway does (flag stripped) and call it by that digest.
+  const rawFencedWriteSha = String(
+    await tcp.sendCommand(['SCRIPT', 'LOAD', stripKeyLocking(FENCED_WRITE.source)]),
+  );
   try {
     // As the API builds it (functions/dependencies.ts): text replies, every cached value being validated text.
     const redis = createRedisClient({
@@ -124,7 +130,7 @@ export async function runCacheBench(opts: { scale?: number } = {}): Promise<Cach
         const p = profile(i % users, version++);
         return tcp.sendCommand([
           'EVALSHA',
-          FENCED_WRITE.sha1,
+          rawFencedWriteSha,
           '1',
           key(i),
           'p',
