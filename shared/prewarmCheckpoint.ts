@@ -101,21 +101,12 @@ export class RedisPrewarmCheckpoint implements PrewarmCheckpointStore {
     for (let i = 0; i + 1 < flat.length; i += 2) f.set(String(flat[i]), String(flat[i + 1]));
     const cycle = f.get('cycle');
     if (!cycle) return undefined;
+    // Every counter is overwritten from the hash below; newCycle gives the shape once.
     const state: PrewarmCycle = {
-      cycle,
+      ...newCycle(cycle, 0, 0, f.has('active') && f.get('active') !== '' ? Number(f.get('active')) : null),
       cursor: f.get('cursor') || undefined,
       complete: f.get('complete') === '1',
       closed: f.get('closed') === '1',
-      active: f.has('active') && f.get('active') !== '' ? Number(f.get('active')) : null,
-      sinceMs: 0,
-      startedAt: 0,
-      walked: 0,
-      cached: 0,
-      skippedFresh: 0,
-      notFound: 0,
-      errors: 0,
-      batches: 0,
-      invocations: 0,
     };
     for (const name of COUNTERS) {
       const value = Number(f.get(name));
