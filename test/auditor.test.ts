@@ -194,11 +194,14 @@ describe('auditSample() rotation (a saved SCAN cursor)', () => {
     do {
       last = await sampleRun(key, ++runs * hour);
       for (const id of last.seen) audited.add(id);
+      // A run that did not reach the end of the keyspace audited at least its sample.
+      if (!last.report.rotation?.passCompleted) expect(last.seen.size).toBeGreaterThanOrEqual(1_000);
     } while (!last.report.rotation?.passCompleted && runs < 10);
 
     expect(audited.size).toBe(total);
-    // 3,000 keys at about 1,000 a run: 3 or 4 runs (SCAN's COUNT is a hint).
-    expect(runs).toBeGreaterThanOrEqual(3);
+    // 3,000 keys at 1,000 or more a run: more than one run, at most 4. Not exactly 3: SCAN's COUNT is a
+    // hint, and a walk over a table Redis is still rehashing returns keys of both tables per step.
+    expect(runs).toBeGreaterThanOrEqual(2);
     expect(runs).toBeLessThanOrEqual(4);
     expect(last.report.rotation).toMatchObject({ passes: 1, passCompleted: { dailyCoverage: 1 } });
     expect(last.report.rotation?.passCompleted?.audited).toBeGreaterThanOrEqual(total);
