@@ -13,7 +13,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { startLocalStack } from '../local/localStack.js';
-import type { Sql, SqlQueryable } from '../shared/sql.js';
+import type { Sql, SqlQueryable } from '../shared/db/sql.js';
 import { openBenchDatabase } from './eventsBench.js';
 import { type Figures, printTable, round, summarize } from './measure.js';
 

@@ -14,8 +14,8 @@ import { stripKeyLocking } from '../local/gateway/scripts.js';
 import { startRedisServer } from '../local/redisServer.js';
 import { startUpstashGateway } from '../local/upstashGateway.js';
 import { FENCED_WRITE } from '../shared/cache/scripts.js';
-import type { UserProfile } from '../shared/profile.js';
-import { createRedisClient } from '../shared/redisClient.js';
+import type { UserProfile } from '../shared/profile/schemas.js';
+import { createRedisClient } from '../shared/redis/client.js';
 import { UserCache } from '../shared/userCache.js';
 import { type Figures, measure, printTable, round } from './measure.js';
 
@@ -60,7 +60,7 @@ export async function runCacheBench(opts: { scale?: number } = {}): Promise<Cach
     await tcp.sendCommand(['SCRIPT', 'LOAD', stripKeyLocking(FENCED_WRITE.source)]),
   );
   try {
-    // As the API builds it (functions/dependencies.ts): text replies, every cached value being validated text.
+    // As the API builds it (functions/commons/dependencies.ts): text replies, every cached value being validated text.
     const redis = createRedisClient({
       url: gateway.url,
       token: gateway.token,

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- --only deployed-schedule`: the event lag an outside producer sees under the deployed
  * poller schedule (issue 10 §1). The local stack invokes the poller as EventBridge Scheduler does (every
- * 60 s, 90 s timeout, 80 s budget: shared/pollerSchedule.ts), so runs overlap and hand over. A producer
+ * 60 s, 90 s timeout, 80 s budget: shared/stream/pollerSchedule.ts), so runs overlap and hand over. A producer
  * XADDs versioned events at instants spread uniformly over at least three full periods (handovers
  * included), each for its own user; a watcher reads Redis directly and records when each one is applied.
  * Lag = applied (seen in the cache) − just before the XADD was sent.
@@ -14,9 +14,9 @@ import { createClient } from 'redis';
 import { startLocalStack } from '../local/localStack.js';
 import { startRedisServer } from '../local/redisServer.js';
 import type { LocalPollerRun } from '../local/scheduledJobs.js';
-import { toStreamFields } from '../shared/events.js';
-import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
-import { createRedisClient } from '../shared/redisClient.js';
+import { createRedisClient } from '../shared/redis/client.js';
+import { toStreamFields } from '../shared/stream/events.js';
+import { POLLER_SCHEDULE } from '../shared/stream/pollerSchedule.js';
 import { openBenchDatabase } from './eventsBench.js';
 import { printTable, round } from './measure.js';
 

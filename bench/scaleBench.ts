@@ -17,15 +17,19 @@ import { startRedisServer } from '../local/redisServer.js';
 import { openScratchDatabase } from '../local/scratchDatabase.js';
 import { seedProfiles } from '../local/seedData.js';
 import { startUpstashGateway } from '../local/upstashGateway.js';
-import { type ActiveUserSource, RedisActivitySource, SqlActivitySource } from '../shared/activitySources.js';
-import { ConsistencyAuditor } from '../shared/auditor.js';
-import { Lease } from '../shared/lease.js';
-import { OutboxPurger } from '../shared/outboxPurge.js';
-import { RedisPrewarmCheckpoint } from '../shared/prewarmCheckpoint.js';
-import { Prewarmer } from '../shared/prewarmer.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
-import { createRedisClient } from '../shared/redisClient.js';
-import type { Sql } from '../shared/sql.js';
+import { ConsistencyAuditor } from '../shared/audit/auditor.js';
+import { OutboxPurger } from '../shared/db/outboxPurge.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
+import type { Sql } from '../shared/db/sql.js';
+import {
+  type ActiveUserSource,
+  RedisActivitySource,
+  SqlActivitySource,
+} from '../shared/prewarm/activitySources.js';
+import { RedisPrewarmCheckpoint } from '../shared/prewarm/checkpoint.js';
+import { Prewarmer } from '../shared/prewarm/prewarmer.js';
+import { createRedisClient } from '../shared/redis/client.js';
+import { Lease } from '../shared/redis/lease.js';
 import { UserCache } from '../shared/userCache.js';
 import { type Figures, printTable, round, summarize } from './measure.js';
 import { measureProfileMemory } from './scaleMemory.js';

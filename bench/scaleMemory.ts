@@ -6,7 +6,7 @@
  */
 import type { Redis } from '@upstash/redis';
 import type { createClient } from 'redis';
-import { LIMITS } from '../shared/profile.js';
+import { LIMITS } from '../shared/profile/schemas.js';
 import { UserCache } from '../shared/userCache.js';
 import { round } from './measure.js';
 

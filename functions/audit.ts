@@ -6,13 +6,13 @@
  *
  * The same hourly run purges published outbox rows older than OUTBOX_RETENTION_DAYS (bounded batches).
  */
-import { type AuditReport, ConsistencyAuditor } from '../shared/auditor.js';
-import { safeErrorText } from '../shared/errorText.js';
-import { OutboxPurger, type PurgeReport } from '../shared/outboxPurge.js';
+import { type AuditReport, ConsistencyAuditor } from '../shared/audit/auditor.js';
+import { OutboxPurger, type PurgeReport } from '../shared/db/outboxPurge.js';
 import type { LoggerPort } from '../shared/ports.js';
-import { getDependencies, withLambdaContext } from './dependencies.js';
-import type { MetricsPort } from './http/route.js';
-import { lazyScheduled } from './scheduled.js';
+import { safeErrorText } from '../shared/redis/errorText.js';
+import { getDependencies, withLambdaContext } from './commons/dependencies.js';
+import type { MetricsPort } from './commons/route.js';
+import { lazyScheduled } from './commons/scheduledRun.js';
 
 export interface AuditDeps {
   auditor: Pick<ConsistencyAuditor, 'auditSample'>;

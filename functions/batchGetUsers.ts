@@ -3,12 +3,12 @@
  * in at most three round trips (one Redis pipeline, one SQL query, one fenced Redis write).
  * 200 `{ users: [...request order...], notFound: [...] }`.
  */
-import { getDependencies } from './dependencies.js';
-import { lazyRoute } from './http/lazy.js';
-import { profileJson } from './http/profileJson.js';
-import { queryUserIds } from './http/request.js';
-import { json } from './http/response.js';
-import { type ApiDeps, type ApiHandler, route } from './http/route.js';
+import { getDependencies } from './commons/dependencies.js';
+import { profileJson } from './commons/http/profileJson.js';
+import { queryUserIds } from './commons/http/request.js';
+import { json } from './commons/http/response.js';
+import { lazyRoute } from './commons/lazy.js';
+import { type ApiDeps, type ApiHandler, route } from './commons/route.js';
 
 export function createHandler(deps: ApiDeps): ApiHandler {
   return route(deps, { name: 'GET /users/batch', method: 'GET', scope: 'read' }, async (event) => {

@@ -4,13 +4,13 @@
  * an id a route shadows (`batch`).
  */
 import * as z from 'zod/mini';
-import { newUserIdSchema, profileFieldsSchema } from '../shared/profile.js';
-import { getDependencies } from './dependencies.js';
-import { lazyRoute } from './http/lazy.js';
-import { profileJson } from './http/profileJson.js';
-import { jsonBody } from './http/request.js';
-import { etag, json } from './http/response.js';
-import { type ApiDeps, type ApiHandler, route } from './http/route.js';
+import { newUserIdSchema, profileFieldsSchema } from '../shared/profile/schemas.js';
+import { getDependencies } from './commons/dependencies.js';
+import { profileJson } from './commons/http/profileJson.js';
+import { jsonBody } from './commons/http/request.js';
+import { etag, json } from './commons/http/response.js';
+import { lazyRoute } from './commons/lazy.js';
+import { type ApiDeps, type ApiHandler, route } from './commons/route.js';
 
 const createBodySchema = z.strictObject({ ...profileFieldsSchema.shape, id: z.optional(newUserIdSchema) });
 

@@ -3,11 +3,11 @@
  * the deletion's version, so no late fill or event can bring the profile back). `If-Match` optional.
  * 204; 404 when the id is unknown or already deleted.
  */
-import { getDependencies } from './dependencies.js';
-import { lazyRoute } from './http/lazy.js';
-import { ifMatchVersions, pathUserId } from './http/request.js';
-import { noContent } from './http/response.js';
-import { type ApiDeps, type ApiHandler, route } from './http/route.js';
+import { getDependencies } from './commons/dependencies.js';
+import { ifMatchVersions, pathUserId } from './commons/http/request.js';
+import { noContent } from './commons/http/response.js';
+import { lazyRoute } from './commons/lazy.js';
+import { type ApiDeps, type ApiHandler, route } from './commons/route.js';
 
 export function createHandler(deps: ApiDeps): ApiHandler {
   return route(deps, { name: 'DELETE /users/{id}', method: 'DELETE', scope: 'write' }, async (event) => {

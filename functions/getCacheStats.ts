@@ -3,10 +3,10 @@
  * and `dbFallbackShare`. 503 when Redis cannot answer: the counters live there, and a partial answer
  * (this instance only) would look like a real, tiny number.
  */
-import { getDependencies } from './dependencies.js';
-import { lazyRoute } from './http/lazy.js';
-import { json } from './http/response.js';
-import { type ApiDeps, type ApiHandler, route } from './http/route.js';
+import { getDependencies } from './commons/dependencies.js';
+import { json } from './commons/http/response.js';
+import { lazyRoute } from './commons/lazy.js';
+import { type ApiDeps, type ApiHandler, route } from './commons/route.js';
 
 export function createHandler(deps: ApiDeps): ApiHandler {
   return route(deps, { name: 'GET /cache/stats', method: 'GET', scope: 'read' }, async () => {

@@ -2,12 +2,12 @@
  * GET /users/{id} (scope: read). One profile, cache first; PostgreSQL on a miss or when Redis cannot
  * answer. 200 with `ETag: "<version>"`, 404 for unknown and deleted ids.
  */
-import { getDependencies } from './dependencies.js';
-import { lazyRoute } from './http/lazy.js';
-import { profileJson } from './http/profileJson.js';
-import { pathUserId } from './http/request.js';
-import { etag, json } from './http/response.js';
-import { type ApiDeps, type ApiHandler, route } from './http/route.js';
+import { getDependencies } from './commons/dependencies.js';
+import { profileJson } from './commons/http/profileJson.js';
+import { pathUserId } from './commons/http/request.js';
+import { etag, json } from './commons/http/response.js';
+import { lazyRoute } from './commons/lazy.js';
+import { type ApiDeps, type ApiHandler, route } from './commons/route.js';
 
 export function createHandler(deps: ApiDeps): ApiHandler {
   return route(deps, { name: 'GET /users/{id}', method: 'GET', scope: 'read' }, async (event) => {

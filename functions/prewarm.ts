@@ -6,18 +6,18 @@
  * (`personnel.last_active_at`). A Redis lease keeps it to one run at a time and fences the checkpoint.
  */
 import type { Context } from 'aws-lambda';
-import { RedisActivitySource, SqlActivitySource } from '../shared/activitySources.js';
 import { pruneActivity } from '../shared/cache/activity.js';
 import { LeaseHeldError } from '../shared/errors.js';
-import { Lease } from '../shared/lease.js';
 import type { Clock, LoggerPort } from '../shared/ports.js';
-import { RedisPrewarmCheckpoint } from '../shared/prewarmCheckpoint.js';
-import { Prewarmer, type PrewarmReport } from '../shared/prewarmer.js';
+import { RedisActivitySource, SqlActivitySource } from '../shared/prewarm/activitySources.js';
+import { RedisPrewarmCheckpoint } from '../shared/prewarm/checkpoint.js';
+import { Prewarmer, type PrewarmReport } from '../shared/prewarm/prewarmer.js';
+import { Lease } from '../shared/redis/lease.js';
 import type { UserCache } from '../shared/userCache.js';
-import type { Config } from './config.js';
-import { type Dependencies, getDependencies, withLambdaContext } from './dependencies.js';
-import type { MetricsPort } from './http/route.js';
-import { lazyScheduled } from './scheduled.js';
+import type { Config } from './commons/config.js';
+import { type Dependencies, getDependencies, withLambdaContext } from './commons/dependencies.js';
+import type { MetricsPort } from './commons/route.js';
+import { lazyScheduled } from './commons/scheduledRun.js';
 
 export interface PrewarmDeps {
   /** A fresh prewarmer per invocation, holding the prewarm lease, that stops after `budgetMs`. */

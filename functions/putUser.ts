@@ -3,13 +3,13 @@
  * `If-Match: "<version>"` makes it conditional (412 when stale). PostgreSQL commits first; the cache and
  * the events stream follow, and their failure never fails the request (the outbox relay catches up).
  */
-import { profileFieldsSchema } from '../shared/profile.js';
-import { getDependencies } from './dependencies.js';
-import { lazyRoute } from './http/lazy.js';
-import { profileJson } from './http/profileJson.js';
-import { ifMatchVersions, jsonBody, pathUserId } from './http/request.js';
-import { etag, json } from './http/response.js';
-import { type ApiDeps, type ApiHandler, route } from './http/route.js';
+import { profileFieldsSchema } from '../shared/profile/schemas.js';
+import { getDependencies } from './commons/dependencies.js';
+import { profileJson } from './commons/http/profileJson.js';
+import { ifMatchVersions, jsonBody, pathUserId } from './commons/http/request.js';
+import { etag, json } from './commons/http/response.js';
+import { lazyRoute } from './commons/lazy.js';
+import { type ApiDeps, type ApiHandler, route } from './commons/route.js';
 
 export function createHandler(deps: ApiDeps): ApiHandler {
   return route(deps, { name: 'PUT /users/{id}', method: 'PUT', scope: 'write' }, async (event) => {

@@ -7,14 +7,14 @@
 import type { Context } from 'aws-lambda';
 import { maxSafeEventAgeMs } from '../shared/cache/ttl.js';
 import { LeaseHeldError } from '../shared/errors.js';
-import { Lease } from '../shared/lease.js';
-import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
 import type { Clock, LoggerPort } from '../shared/ports.js';
-import { type PollReport, type Relay, StreamConsumer } from '../shared/streamConsumer.js';
+import { Lease } from '../shared/redis/lease.js';
+import { type PollReport, type Relay, StreamConsumer } from '../shared/stream/consumer.js';
+import { POLLER_SCHEDULE } from '../shared/stream/pollerSchedule.js';
 import type { UserCache } from '../shared/userCache.js';
-import { type Dependencies, getDependencies, withLambdaContext } from './dependencies.js';
-import type { MetricsPort } from './http/route.js';
-import { lazyScheduled } from './scheduled.js';
+import { type Dependencies, getDependencies, withLambdaContext } from './commons/dependencies.js';
+import type { MetricsPort } from './commons/route.js';
+import { lazyScheduled } from './commons/scheduledRun.js';
 
 export interface PollerDeps {
   /** A fresh consumer per invocation: its name is unique, and it holds the poller lease. */

@@ -8,8 +8,9 @@
  * - reserved concurrency for each API function that queries PostgreSQL: one each, the rest by weight.
  * (Σ reserved + Σ scheduled runs) × pool size never exceeds the budget.
  */
+
+import { PG_POOL_DEFAULTS } from '../shared/db/pgSql.js';
 import { ConfigError } from '../shared/errors.js';
-import { PG_POOL_DEFAULTS } from '../shared/pgSql.js';
 import type { FunctionSpec } from './functionTable.js';
 
 /**

@@ -3,7 +3,7 @@
  * it reads. The stack loops over it; the tests assert against it, so a new handler is one new row.
  */
 
-import { POLLER_SCHEDULE, rateExpression } from '../shared/pollerSchedule.js';
+import { POLLER_SCHEDULE, rateExpression } from '../shared/stream/pollerSchedule.js';
 
 /** Secrets a function may read; each maps to one `grantRead` and one `*_SECRET_ARN` variable. */
 export type SecretUse = 'upstash' | 'database';
@@ -132,7 +132,7 @@ export const FUNCTIONS = [
       retryAttempts: 0,
     },
     memorySize: 512,
-    // Past the period, so runs overlap and hand over (shared/pollerSchedule.ts, docs/poller.md).
+    // Past the period, so runs overlap and hand over (shared/stream/pollerSchedule.ts, docs/poller.md).
     timeoutSeconds: POLLER_SCHEDULE.timeoutMs / 1000,
     secrets: ['upstash', 'database'],
     environment: SCHEDULED_ENVIRONMENT,

@@ -8,7 +8,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { ConfigError } from '../shared/errors.js';
-import { POLLER_SAFETY_MARGIN_MS, POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
+import { POLLER_SAFETY_MARGIN_MS, POLLER_SCHEDULE } from '../shared/stream/pollerSchedule.js';
 import { CacheFunction, type FunctionNetwork } from './constructs/cacheFunction.js';
 import { FUNCTIONS, type FunctionName, type FunctionSpec, type SecretUse } from './functionTable.js';
 

@@ -10,7 +10,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { STAGE_PATTERN, stageNames } from '../functions/stage.js';
+import { STAGE_PATTERN, stageNames } from '../functions/commons/stage.js';
 import { ConfigError } from '../shared/errors.js';
 import { splitConnectionBudget } from './connectionBudget.js';
 import { type AlarmThresholds, alarmRows, DEFAULT_THRESHOLDS } from './constructs/alarmTable.js';
@@ -32,7 +32,7 @@ export interface UserCacheStackProps extends StackProps {
   /**
    * Deployment stage (`prod`, `staging`…): drives the metrics namespace, the service name, alarm and
    * dashboard names, the cache key prefix, the events stream, the consumer group and the lease keys
-   * (`functions/stage.ts`), so two stages never share any of them, in one account or one Upstash database.
+   * (`functions/commons/stage.ts`), so two stages never share any of them, in one account or one Upstash database.
    */
   readonly stage: string;
   /** A production stage requires `alarmTopicArn` and gets termination protection. @default stage === 'prod' */

@@ -6,8 +6,8 @@
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '../shared/db/migrate.js';
-import { createPgSql } from '../shared/pgSql.js';
-import type { Sql } from '../shared/sql.js';
+import { createPgSql } from '../shared/db/pgSql.js';
+import type { Sql } from '../shared/db/sql.js';
 import { createPgliteSql } from './pgliteSql.js';
 
 /** `<repo>/.local/pgdata`, whatever the current directory. */

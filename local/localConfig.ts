@@ -1,9 +1,9 @@
 /**
- * The Lambda configuration parser (functions/config.ts) for local tools. Their clients come from local/
+ * The Lambda configuration parser (functions/commons/config.ts) for local tools. Their clients come from local/
  * (spawned Redis, gateway, PGlite), so the credential settings config insists on are placeholders here;
  * every other setting (TTLs, scopes, stream names, prewarm tuning) is read and validated as in Lambda.
  */
-import { type Config, loadConfig } from '../functions/config.js';
+import { type Config, loadConfig } from '../functions/commons/config.js';
 
 export function loadLocalConfig(
   env: NodeJS.ProcessEnv,

@@ -3,7 +3,7 @@
  * import this from `shared/` or `functions/`, its WASM is megabytes and would bloat every Lambda bundle.
  */
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import type { Sql, SqlQueryable } from '../shared/sql.js';
+import type { Sql, SqlQueryable } from '../shared/db/sql.js';
 
 export interface PgliteSqlOptions {
   /** Directory to persist to (created if missing). @default undefined (in memory, gone on close) */

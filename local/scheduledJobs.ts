@@ -10,13 +10,13 @@
  * then on, its lease stays until its TTL. The prewarm runs once at start.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Config } from '../functions/config.js';
+import type { Config } from '../functions/commons/config.js';
 import * as prewarmFunction from '../functions/prewarm.js';
 import * as streamPoller from '../functions/streamPoller.js';
 import { ConfigError } from '../shared/errors.js';
-import { POLLER_SCHEDULE, type PollerSchedule } from '../shared/pollerSchedule.js';
 import type { Clock, LoggerPort } from '../shared/ports.js';
-import type { PollReport } from '../shared/streamConsumer.js';
+import type { PollReport } from '../shared/stream/consumer.js';
+import { POLLER_SCHEDULE, type PollerSchedule } from '../shared/stream/pollerSchedule.js';
 
 export interface BackgroundJob {
   /** Asks the job to stop and waits until it has (at most the Redis or SQL call in flight). */

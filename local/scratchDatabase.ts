@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { migrate } from '../shared/db/migrate.js';
+import { createPgSql } from '../shared/db/pgSql.js';
+import type { Sql } from '../shared/db/sql.js';
 import { ConfigError } from '../shared/errors.js';
-import { createPgSql } from '../shared/pgSql.js';
-import type { Sql } from '../shared/sql.js';
 import { createPgliteSql } from './pgliteSql.js';
 
 export interface ScratchDatabaseOptions {

@@ -2,8 +2,9 @@
  * Deterministic, realistic test data: civil servants with Cameroonian names, matricules and ministries.
  * Same `seed` and `count` → same profiles, so benchmarks and bug reports can be replayed.
  */
-import type { ProfileFields } from '../shared/profile.js';
-import type { Sql } from '../shared/sql.js';
+
+import type { Sql } from '../shared/db/sql.js';
+import type { ProfileFields } from '../shared/profile/schemas.js';
 import { AREAS, MINISTRIES } from './seedNames.js';
 
 const MINISTRY_TOTAL = MINISTRIES.reduce((sum, [, weight]) => sum + weight, 0);

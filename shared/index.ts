@@ -9,13 +9,6 @@
  */
 
 export type { CacheKeys } from './cache/keys.js';
-export type { CircuitBreakerOptions } from './circuitBreaker.js';
-export {
-  ProfileClient,
-  type ProfileClientOptions,
-  type ProfileResult,
-  type ProfilesResult,
-} from './consumerClient.js';
 export {
   AppError,
   ConfigError,
@@ -26,14 +19,21 @@ export {
 } from './errors.js';
 export type { Clock, LoggerPort } from './ports.js';
 export {
+  ProfileClient,
+  type ProfileClientOptions,
+  type ProfileResult,
+  type ProfilesResult,
+} from './profile/client.js';
+export {
   assertUserId,
   LIMITS,
   type ProfileFields,
   parseUserProfile,
   RESERVED_USER_IDS,
   type UserProfile,
-} from './profileModel.js';
-export { createRedisClient, type RedisClientOptions } from './redisClient.js';
+} from './profile/model.js';
+export type { CircuitBreakerOptions } from './redis/circuitBreaker.js';
+export { createRedisClient, type RedisClientOptions } from './redis/client.js';
 export {
   type CacheLookup,
   type CacheStats,

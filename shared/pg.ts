@@ -5,4 +5,4 @@
  * @see ../docs/api.md
  */
 
-export { createPgSql, type PgSqlOptions } from './pgSql.js';
+export { createPgSql, type PgSqlOptions } from './db/pgSql.js';

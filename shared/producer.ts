@@ -6,5 +6,5 @@
  * @see ../docs/api.md
  */
 
-export { USER_EVENT_TYPES, type UserEventType } from './events.js';
 export { EventProducer, type EventProducerOptions, type ProfileChange } from './stream/eventProducer.js';
+export { USER_EVENT_TYPES, type UserEventType } from './stream/events.js';

@@ -6,26 +6,28 @@
  */
 
 export {
-  type ActivePage,
-  type ActiveUserSource,
-  RedisActivitySource,
-  type RedisActivitySourceOptions,
-  SqlActivitySource,
-  type SqlActivitySourceOptions,
-} from './activitySources.js';
-export {
   type AuditFinding,
   type AuditReport,
   ConsistencyAuditor,
   type ConsistencyAuditorOptions,
   type InconsistencyKind,
-} from './auditor.js';
-export type { RotationReport } from './auditRotation.js';
+} from './audit/auditor.js';
+export type { RotationReport } from './audit/rotation.js';
 export { pruneActivity } from './cache/activity.js';
 /** The poller's `maxEventAgeMs` for given cache TTLs: past it an event only invalidates (docs/events.md). */
 export { AGED_EVENT_MARGIN_MS, type FenceLifetimes, maxSafeEventAgeMs } from './cache/ttl.js';
 export { type MigrateOptions, migrate } from './db/migrate.js';
 export { type Migration, migrations } from './db/migrations.js';
+export { OutboxPurger, type OutboxPurgerOptions, type PurgeReport } from './db/outboxPurge.js';
+export {
+  type OutboxEvent,
+  ProfileRepository,
+  type ProfileRepositoryOptions,
+  type StoredProfile,
+  type VersionFloor,
+  type WriteResult,
+} from './db/profileRepository.js';
+export type { Sql, SqlQueryable } from './db/sql.js';
 export {
   AlreadyExistsError,
   DatabaseError,
@@ -35,11 +37,26 @@ export {
   VersionConflictError,
 } from './errors.js';
 export {
-  EventPublisher,
-  type EventPublisherOptions,
-  type EventPublisherRedis,
-  type OutboxRepository,
-} from './eventPublisher.js';
+  type ActivePage,
+  type ActiveUserSource,
+  RedisActivitySource,
+  type RedisActivitySourceOptions,
+  SqlActivitySource,
+  type SqlActivitySourceOptions,
+} from './prewarm/activitySources.js';
+export {
+  MemoryPrewarmCheckpoint,
+  type PrewarmCheckpointStore,
+  type PrewarmCycle,
+  RedisPrewarmCheckpoint,
+  type RedisPrewarmCheckpointOptions,
+} from './prewarm/checkpoint.js';
+export {
+  Prewarmer,
+  type PrewarmerOptions,
+  type PrewarmProgress,
+  type PrewarmReport,
+} from './prewarm/prewarmer.js';
 export {
   type HandoverLeasePort,
   type Heartbeat,
@@ -50,30 +67,18 @@ export {
   type LeaseRedis,
   waitForLease,
   withLease,
-} from './lease.js';
-export { OutboxPurger, type OutboxPurgerOptions, type PurgeReport } from './outboxPurge.js';
-export { POLLER_SCHEDULE, type PollerSchedule } from './pollerSchedule.js';
-export {
-  MemoryPrewarmCheckpoint,
-  type PrewarmCheckpointStore,
-  type PrewarmCycle,
-  RedisPrewarmCheckpoint,
-  type RedisPrewarmCheckpointOptions,
-} from './prewarmCheckpoint.js';
-export { Prewarmer, type PrewarmerOptions, type PrewarmProgress, type PrewarmReport } from './prewarmer.js';
-export {
-  type OutboxEvent,
-  ProfileRepository,
-  type ProfileRepositoryOptions,
-  type StoredProfile,
-  type VersionFloor,
-  type WriteResult,
-} from './profileRepository.js';
-export type { Sql, SqlQueryable } from './sql.js';
+} from './redis/lease.js';
 export {
   type PollReport,
   type Relay,
   StreamConsumer,
   type StreamConsumerOptions,
   type StreamConsumerRedis,
-} from './streamConsumer.js';
+} from './stream/consumer.js';
+export {
+  EventPublisher,
+  type EventPublisherOptions,
+  type EventPublisherRedis,
+  type OutboxRepository,
+} from './stream/eventPublisher.js';
+export { POLLER_SCHEDULE, type PollerSchedule } from './stream/pollerSchedule.js';

@@ -29,12 +29,12 @@ import {
 } from './cache/stats.js';
 import { positiveInt, TtlPolicy } from './cache/ttl.js';
 import { type CacheWrite, encodeWrites, type WriteOutcome } from './cache/writes.js';
-import { CircuitBreaker, type CircuitBreakerOptions } from './circuitBreaker.js';
 import { LeaseLostError, UserCacheError, ValidationError } from './errors.js';
-import { isTimeoutError, safeErrorText } from './errorText.js';
-import type { LeaseFence } from './lease.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
-import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profileModel.js';
+import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profile/model.js';
+import { CircuitBreaker, type CircuitBreakerOptions } from './redis/circuitBreaker.js';
+import { isTimeoutError, safeErrorText } from './redis/errorText.js';
+import type { LeaseFence } from './redis/lease.js';
 
 export type { CacheLookup } from './cache/codec.js';
 export type { CacheStats } from './cache/stats.js';

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler } from '../functions/audit.js';
 import { startRedisServer } from '../local/redisServer.js';
-import { ConsistencyAuditor } from '../shared/auditor.js';
-import { OutboxPurger } from '../shared/outboxPurge.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
+import { ConsistencyAuditor } from '../shared/audit/auditor.js';
+import { OutboxPurger } from '../shared/db/outboxPurge.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';

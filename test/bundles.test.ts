@@ -17,10 +17,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTIONS, type FunctionName } from '../infra/functionTable.js';
 import { type LambdaBundle, synthLambdaBundles } from '../infra/lambdaBundles.js';
 import { migrate } from '../shared/db/migrate.js';
-import { createPgSql } from '../shared/pgSql.js';
-import type { ProfileFields } from '../shared/profile.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
-import type { Sql } from '../shared/sql.js';
+import { createPgSql } from '../shared/db/pgSql.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
+import type { Sql } from '../shared/db/sql.js';
+import type { ProfileFields } from '../shared/profile/schemas.js';
 import { UserCache } from '../shared/userCache.js';
 import { useTestDb } from './support/db.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
@@ -179,7 +179,7 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
     redis = await useTestRedis();
     db = await startDatabase();
     repository = new ProfileRepository({ sql: db.sql });
-    // The same variables functions/config.ts reads on Lambda, with env sources instead of secret ARNs.
+    // The same variables functions/commons/config.ts reads on Lambda, with env sources instead of secret ARNs.
     env = {
       UPSTASH_REDIS_REST_URL: redis.gateway.url,
       UPSTASH_REDIS_REST_TOKEN: redis.gateway.token,

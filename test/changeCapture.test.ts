@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../shared/db/migrate.js';
 import { migrations } from '../shared/db/migrations.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { type TestDb, useTestDb } from './support/db.js';
 
 let db: TestDb;

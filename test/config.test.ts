@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Env, loadConfig, requireDatabase } from '../functions/config.js';
+import { type Env, loadConfig, requireDatabase } from '../functions/commons/config.js';
 import { ConfigError } from '../shared/errors.js';
 
 const LOCAL: Env = {

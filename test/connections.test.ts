@@ -1,6 +1,6 @@
 /**
  * PostgreSQL connections are bounded (issue 10, section 3). Fifty Lambda "environments", each built as
- * `functions/dependencies.ts` builds one (its own Upstash client and its own lazy `pg` pool from
+ * `functions/commons/dependencies.ts` builds one (its own Upstash client and its own lazy `pg` pool from
  * `createDatabaseSql`), hit a database that admits only 10 connections at once.
  *
  * With DATABASE_URL the limit is PostgreSQL's own: a role created with `CONNECTION LIMIT 10`, refused
@@ -14,19 +14,19 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler as batchGetUsers } from '../functions/batchGetUsers.js';
-import { loadConfig } from '../functions/config.js';
-import { createDatabaseSql } from '../functions/dependencies.js';
+import { loadConfig } from '../functions/commons/config.js';
+import { createDatabaseSql } from '../functions/commons/dependencies.js';
+import type { ApiHandler } from '../functions/commons/route.js';
+import { buildProfileServices } from '../functions/commons/services.js';
 import { createHandler as getUser } from '../functions/getUser.js';
-import type { ApiHandler } from '../functions/http/route.js';
 import { createHandler as putUser } from '../functions/putUser.js';
-import { buildProfileServices } from '../functions/services.js';
 import { FUNCTIONS } from '../infra/functionTable.js';
 import { openScratchDatabase, type ScratchDatabase } from '../local/scratchDatabase.js';
 import { migrate } from '../shared/db/migrate.js';
-import { createPgSql, PG_POOL_DEFAULTS } from '../shared/pgSql.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
-import { createRedisClient } from '../shared/redisClient.js';
-import type { Sql } from '../shared/sql.js';
+import { createPgSql, PG_POOL_DEFAULTS } from '../shared/db/pgSql.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
+import type { Sql } from '../shared/db/sql.js';
+import { createRedisClient } from '../shared/redis/client.js';
 import { apiEvent, bodyOf } from './support/apiEvents.js';
 import { instrumentSql } from './support/db.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';

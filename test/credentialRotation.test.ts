@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ApiEvent, ApiHandler } from '../functions/commons/route.js';
 import { createHandler as getUser } from '../functions/getUser.js';
-import type { ApiEvent, ApiHandler } from '../functions/http/route.js';
-import type { ProfileFields } from '../shared/profile.js';
-import { isAuthFailure, rebuildOnAuthFailure } from '../shared/rebuildOnAuthFailure.js';
-import { createRedisClient } from '../shared/redisClient.js';
+import type { ProfileFields } from '../shared/profile/schemas.js';
+import { createRedisClient } from '../shared/redis/client.js';
+import { isAuthFailure, rebuildOnAuthFailure } from '../shared/redis/rebuildOnAuthFailure.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;

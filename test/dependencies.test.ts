@@ -1,11 +1,11 @@
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Env, loadConfig } from '../functions/config.js';
-import { buildDependencies, type Dependencies } from '../functions/dependencies.js';
+import { type Env, loadConfig } from '../functions/commons/config.js';
+import { buildDependencies, type Dependencies } from '../functions/commons/dependencies.js';
+import type { ApiEvent } from '../functions/commons/route.js';
 import { createHandler as getCacheStats } from '../functions/getCacheStats.js';
 import { createHandler as getUser } from '../functions/getUser.js';
-import type { ApiEvent } from '../functions/http/route.js';
 import { ConfigError } from '../shared/errors.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 

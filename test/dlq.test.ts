@@ -5,11 +5,11 @@
  * for SQS (not for anything under test); the AWS CLI adapter itself is not exercised here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../functions/config.js';
+import { loadConfig } from '../functions/commons/config.js';
 import { createHandler as poller, pollerDeps } from '../functions/streamPoller.js';
 import { type FailureQueuePort, type QueueMessage, QueueRedrive } from '../local/dlqQueue.js';
 import { StreamRedrive } from '../local/dlqStream.js';
-import { deadLetterFields } from '../shared/streamEntries.js';
+import { deadLetterFields } from '../shared/stream/entries.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;

@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { UserCacheError, ValidationError } from '../shared/errors.js';
-import { parseStreamEntry } from '../shared/events.js';
-import type { UserProfile } from '../shared/profile.js';
+import type { UserProfile } from '../shared/profile/schemas.js';
+import { StreamConsumer } from '../shared/stream/consumer.js';
 import { EventProducer, type ProfileChange } from '../shared/stream/eventProducer.js';
-import { StreamConsumer } from '../shared/streamConsumer.js';
+import { parseStreamEntry } from '../shared/stream/events.js';
 import { fakeTime } from './support/fakeTime.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 

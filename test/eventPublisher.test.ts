@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { OutboxEvent } from '../shared/db/profileRepository.js';
 import { UserCacheError } from '../shared/errors.js';
-import { EventPublisher } from '../shared/eventPublisher.js';
-import { parseStreamEntry } from '../shared/events.js';
-import type { OutboxEvent } from '../shared/profileRepository.js';
+import { EventPublisher } from '../shared/stream/eventPublisher.js';
+import { parseStreamEntry } from '../shared/stream/events.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;

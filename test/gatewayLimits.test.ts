@@ -9,7 +9,7 @@ import { datasetBytes, UPSTASH_LIMITS } from '../local/gateway/limits.js';
 import { type RedisServerHandle, startRedisServer } from '../local/redisServer.js';
 import { startUpstashGateway, type UpstashGateway } from '../local/upstashGateway.js';
 import { ConfigError } from '../shared/errors.js';
-import { createRedisClient } from '../shared/redisClient.js';
+import { createRedisClient } from '../shared/redis/client.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 let t: TestRedis;

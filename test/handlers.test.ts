@@ -3,15 +3,15 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHandler as batchGetUsers } from '../functions/batchGetUsers.js';
+import { lazyRoute } from '../functions/commons/lazy.js';
+import type { ApiDeps, ApiEvent, ApiHandler } from '../functions/commons/route.js';
 import { createHandler as createUser } from '../functions/createUser.js';
 import { createHandler as deleteUser } from '../functions/deleteUser.js';
 import { createHandler as getCacheStats } from '../functions/getCacheStats.js';
 import { createHandler as getUser } from '../functions/getUser.js';
-import { lazyRoute } from '../functions/http/lazy.js';
-import type { ApiDeps, ApiEvent, ApiHandler } from '../functions/http/route.js';
 import { createHandler as putUser } from '../functions/putUser.js';
 import { ConfigError } from '../shared/errors.js';
-import { LIMITS, type ProfileFields } from '../shared/profile.js';
+import { LIMITS, type ProfileFields } from '../shared/profile/schemas.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;
@@ -617,14 +617,14 @@ describe('API handlers', () => {
         POWERTOOLS_METRICS_DISABLED: 'true',
       });
       const { migrate } = await import('../shared/db/migrate.js');
-      const { createPgSql } = await import('../shared/pgSql.js');
+      const { createPgSql } = await import('../shared/db/pgSql.js');
       const admin = createPgSql({ connectionString: process.env.DATABASE_URL as string });
       await migrate(admin);
       await admin.close();
     });
     afterAll(async () => {
       process.env = saved;
-      const { getDependencies } = await import('../functions/dependencies.js');
+      const { getDependencies } = await import('../functions/commons/dependencies.js');
       await (await getDependencies().catch(() => undefined))?.sql.close();
       await pg?.server.stop();
       await pg?.db.close();
@@ -636,7 +636,7 @@ describe('API handlers', () => {
           import('../functions/createUser.js'),
           import('../functions/getUser.js'),
           import('../functions/getCacheStats.js'),
-          import('../functions/dependencies.js'),
+          import('../functions/commons/dependencies.js'),
         ]);
       const id = newId();
       const created = await create(event({ method: 'POST', body: { id, ...fields() }, scopes: WRITE }));

@@ -6,11 +6,11 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toStreamFields, type UserEventType } from '../shared/events.js';
-import { LIMITS, type ProfileFields } from '../shared/profile.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
-import { StreamConsumer } from '../shared/streamConsumer.js';
-import { trimAcknowledged } from '../shared/streamTrim.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
+import { LIMITS, type ProfileFields } from '../shared/profile/schemas.js';
+import { StreamConsumer } from '../shared/stream/consumer.js';
+import { toStreamFields, type UserEventType } from '../shared/stream/events.js';
+import { trimAcknowledged } from '../shared/stream/trim.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
 import { fakeTime } from './support/fakeTime.js';

@@ -4,17 +4,17 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../functions/config.js';
+import { loadConfig } from '../functions/commons/config.js';
 import { pollerDeps } from '../functions/streamPoller.js';
-import { ConsistencyAuditor } from '../shared/auditor.js';
+import { ConsistencyAuditor } from '../shared/audit/auditor.js';
 import { AGED_EVENT_MARGIN_MS, maxSafeEventAgeMs, TtlPolicy } from '../shared/cache/ttl.js';
-import { EventPublisher } from '../shared/eventPublisher.js';
-import { toStreamFields } from '../shared/events.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { silentLogger } from '../shared/ports.js';
-import type { ProfileFields } from '../shared/profile.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
-import { ProfileService } from '../shared/profileService.js';
-import { StreamConsumer, type StreamConsumerOptions } from '../shared/streamConsumer.js';
+import type { ProfileFields } from '../shared/profile/schemas.js';
+import { ProfileService } from '../shared/profile/service.js';
+import { StreamConsumer, type StreamConsumerOptions } from '../shared/stream/consumer.js';
+import { EventPublisher } from '../shared/stream/eventPublisher.js';
+import { toStreamFields } from '../shared/stream/events.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
 import { fakeTime } from './support/fakeTime.js';

@@ -204,7 +204,7 @@ describe('UserCacheStack alarms', { timeout: 120_000 }, () => {
   });
 
   it('watches metric names the handlers really emit', () => {
-    const sources = ['functions', 'functions/http']
+    const sources = ['functions', 'functions/commons', 'functions/commons/http']
       .flatMap((dir) =>
         readdirSync(join(PROJECT_ROOT, dir))
           .filter((file) => file.endsWith('.ts'))

@@ -232,7 +232,7 @@ describe('stages', { timeout: 120_000 }, () => {
     }
   });
 
-  it('derives the key prefix, stream, group, service and namespace from the stage (functions/stage.ts)', () => {
+  it('derives the key prefix, stream, group, service and namespace from the stage (functions/commons/stage.ts)', () => {
     const { template, fnId } = synth();
     const env = template.toJSON().Resources[fnId('streamPoller')].Properties.Environment.Variables;
     expect(env).toMatchObject({

@@ -10,15 +10,15 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
-import { UPSTASH_PLACEHOLDER } from '../functions/notConfigured.js';
+import { UPSTASH_PLACEHOLDER } from '../functions/commons/notConfigured.js';
 import { splitConnectionBudget } from '../infra/connectionBudget.js';
 import { CacheFunction } from '../infra/constructs/cacheFunction.js';
 import { FORBIDDEN_ENV } from '../infra/constructs/environment.js';
 import { FUNCTIONS, type FunctionName, type SecretUse } from '../infra/functionTable.js';
 import { UserCacheStack } from '../infra/userCacheStack.js';
+import { PG_POOL_DEFAULTS } from '../shared/db/pgSql.js';
 import { ConfigError } from '../shared/errors.js';
-import { PG_POOL_DEFAULTS } from '../shared/pgSql.js';
-import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
+import { POLLER_SCHEDULE } from '../shared/stream/pollerSchedule.js';
 import {
   ALARM_TOPIC_ARN,
   BASE_PROPS,
@@ -239,7 +239,7 @@ describe('UserCacheStack', { timeout: 120_000 }, () => {
       }
     });
 
-    it('leaves unset settings to the defaults of functions/config.ts', () => {
+    it('leaves unset settings to the defaults of functions/commons/config.ts', () => {
       const { template, fnId } = synth();
       const env = envOf(template, fnId('getUser'));
       for (const name of ['CACHE_KEY_PREFIX', 'CACHE_TTL_SECONDS', 'REDIS_TIMEOUT_MS', 'EVENTS_STREAM']) {

@@ -5,12 +5,12 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHandler as batchGetUsers } from '../functions/batchGetUsers.js';
+import type { ApiHandler } from '../functions/commons/route.js';
 import { createHandler as createUser } from '../functions/createUser.js';
 import { createHandler as deleteUser } from '../functions/deleteUser.js';
 import { createHandler as getUser } from '../functions/getUser.js';
-import type { ApiHandler } from '../functions/http/route.js';
 import { createHandler as putUser } from '../functions/putUser.js';
-import { LIMITS, type ProfileFields } from '../shared/profile.js';
+import { LIMITS, type ProfileFields } from '../shared/profile/schemas.js';
 import { type ApiEventInput, apiEvent, bodyOf } from './support/apiEvents.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 

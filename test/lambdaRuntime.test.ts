@@ -5,12 +5,12 @@
  */
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadConfig } from '../functions/config.js';
-import { buildDependencies, type Dependencies } from '../functions/dependencies.js';
+import { loadConfig } from '../functions/commons/config.js';
+import { buildDependencies, type Dependencies } from '../functions/commons/dependencies.js';
+import { NotConfiguredError, UPSTASH_PLACEHOLDER } from '../functions/commons/notConfigured.js';
+import type { ApiEvent } from '../functions/commons/route.js';
+import { lazyScheduled } from '../functions/commons/scheduledRun.js';
 import { createHandler as getCacheStats } from '../functions/getCacheStats.js';
-import type { ApiEvent } from '../functions/http/route.js';
-import { NotConfiguredError, UPSTASH_PLACEHOLDER } from '../functions/notConfigured.js';
-import { lazyScheduled } from '../functions/scheduled.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 import { capturingLogger, capturingMetrics } from './support/stack.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, LeaseHeldError, LeaseLostError } from '../shared/errors.js';
-import { Lease, waitForLease, withLease } from '../shared/lease.js';
+import { Lease, waitForLease, withLease } from '../shared/redis/lease.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 

@@ -11,9 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LocalStack, startLocalStack } from '../local/localStack.js';
 import type { LocalPollerRun } from '../local/scheduledJobs.js';
-import { toStreamFields } from '../shared/events.js';
-import { POLLER_SCHEDULE } from '../shared/pollerSchedule.js';
-import type { Sql } from '../shared/sql.js';
+import type { Sql } from '../shared/db/sql.js';
+import { toStreamFields } from '../shared/stream/events.js';
+import { POLLER_SCHEDULE } from '../shared/stream/pollerSchedule.js';
 import { type TestDb, useTestDb } from './support/db.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 

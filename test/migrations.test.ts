@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../shared/db/migrate.js';
 import { type Migration, migrations } from '../shared/db/migrations.js';
 import { ConfigError } from '../shared/errors.js';
-import { LIMITS } from '../shared/profile.js';
+import { LIMITS } from '../shared/profile/schemas.js';
 import { instrumentSql, type TestDb, useTestDb } from './support/db.js';
 
 const ids = migrations.map((m) => m.id);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OutboxPurger } from '../shared/outboxPurge.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
+import { OutboxPurger } from '../shared/db/outboxPurge.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { type TestDb, useTestDb } from './support/db.js';
 
 const DAY_MS = 86_400_000;

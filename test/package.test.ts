@@ -229,7 +229,7 @@ describe('@chatapp-ngomna/shared (the packed tarball)', () => {
     const root = join(app, 'node_modules/@chatapp-ngomna/shared');
     const manifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
     const allowed = new Set(Object.keys(manifest.dependencies));
-    const pgOnly = new Set(['dist/pg.d.ts', 'dist/pgSql.d.ts']);
+    const pgOnly = new Set(['dist/pg.d.ts', 'dist/db/pgSql.d.ts']);
     const declarations = packed.filter((path) => path.endsWith('.d.ts'));
     expect(declarations.length).toBeGreaterThan(10);
     for (const path of declarations) {

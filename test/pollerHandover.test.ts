@@ -8,10 +8,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CacheWrite, WriteOutcome } from '../shared/cache/writes.js';
 import { LeaseLostError } from '../shared/errors.js';
-import { toStreamFields } from '../shared/events.js';
-import { Lease } from '../shared/lease.js';
-import { createRedisClient } from '../shared/redisClient.js';
-import { StreamConsumer, type StreamConsumerOptions } from '../shared/streamConsumer.js';
+import { createRedisClient } from '../shared/redis/client.js';
+import { Lease } from '../shared/redis/lease.js';
+import { StreamConsumer, type StreamConsumerOptions } from '../shared/stream/consumer.js';
+import { toStreamFields } from '../shared/stream/events.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 

@@ -1,28 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../functions/config.js';
+import { loadConfig } from '../functions/commons/config.js';
 import { createHandler as createPrewarmHandler, prewarmDeps } from '../functions/prewarm.js';
 import { seedProfiles } from '../local/seedData.js';
+import { pruneActivity } from '../shared/cache/activity.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
+import { DatabaseError, LeaseHeldError } from '../shared/errors.js';
+import { silentLogger } from '../shared/ports.js';
 import {
   type ActiveUserSource,
   DEFAULT_ACTIVE_USERS_QUERY,
   RedisActivitySource,
   SqlActivitySource,
-} from '../shared/activitySources.js';
-import { pruneActivity } from '../shared/cache/activity.js';
-import { DatabaseError, LeaseHeldError } from '../shared/errors.js';
-import { Lease } from '../shared/lease.js';
-import { silentLogger } from '../shared/ports.js';
-import { RedisPrewarmCheckpoint } from '../shared/prewarmCheckpoint.js';
+} from '../shared/prewarm/activitySources.js';
+import { RedisPrewarmCheckpoint } from '../shared/prewarm/checkpoint.js';
 import {
   Prewarmer,
   type PrewarmerOptions,
   type PrewarmProgress,
   type PrewarmReport,
-} from '../shared/prewarmer.js';
-import type { ProfileFields } from '../shared/profile.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
-import { ProfileService } from '../shared/profileService.js';
+} from '../shared/prewarm/prewarmer.js';
+import type { ProfileFields } from '../shared/profile/schemas.js';
+import { ProfileService } from '../shared/profile/service.js';
+import { Lease } from '../shared/redis/lease.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
 import { fakeTime } from './support/fakeTime.js';

@@ -1,14 +1,14 @@
 /**
- * The read side's zod-free profile parser (`profileModel.ts`) against the zod schemas the write side
- * validates with (`profile.ts`): both come from the same FIELD_RULES, and must accept, reject and
+ * The read side's zod-free profile parser (`profile/model.ts`) against the zod schemas the write side
+ * validates with (`profile/schemas.ts`): both come from the same FIELD_RULES, and must accept, reject and
  * normalise exactly the same profiles, or a profile the API stored could be refused by a consumer.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { ValidationError } from '../shared/errors.js';
-import { profileFieldsSchema, userIdSchema } from '../shared/profile.js';
-import { LIMITS, parseUserProfile } from '../shared/profileModel.js';
+import { LIMITS, parseUserProfile } from '../shared/profile/model.js';
+import { profileFieldsSchema, userIdSchema } from '../shared/profile/schemas.js';
 
 /** The full-profile schema as it was written with zod before the read side dropped it. */
 const zodProfile = z.object({

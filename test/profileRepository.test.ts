@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createPgSql } from '../shared/db/pgSql.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
 import {
   AlreadyExistsError,
   DatabaseError,
@@ -7,9 +9,7 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../shared/errors.js';
-import { createPgSql } from '../shared/pgSql.js';
-import type { ProfileFields } from '../shared/profile.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
+import type { ProfileFields } from '../shared/profile/schemas.js';
 import { instrumentSql, type TestDb, useTestDb } from './support/db.js';
 
 let db: TestDb;

@@ -6,11 +6,11 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../shared/errors.js';
-import { EventPublisher } from '../shared/eventPublisher.js';
-import type { ProfileFields } from '../shared/profile.js';
-import type { ProfileCache } from '../shared/profileService.js';
-import { ProfileService } from '../shared/profileService.js';
-import { createRedisClient } from '../shared/redisClient.js';
+import type { ProfileFields } from '../shared/profile/schemas.js';
+import type { ProfileCache } from '../shared/profile/service.js';
+import { ProfileService } from '../shared/profile/service.js';
+import { createRedisClient } from '../shared/redis/client.js';
+import { EventPublisher } from '../shared/stream/eventPublisher.js';
 import type { UserCache } from '../shared/userCache.js';
 import { UserCache as UserCacheClass } from '../shared/userCache.js';
 import { capturingLogger, type TestStack, useTestStack } from './support/stack.js';

@@ -5,13 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
-import { loadConfig } from '../functions/config.js';
-import { buildDependencies } from '../functions/dependencies.js';
+import { loadConfig } from '../functions/commons/config.js';
+import { buildDependencies } from '../functions/commons/dependencies.js';
+import type { ApiEvent } from '../functions/commons/route.js';
+import { SECRETS_TOKEN_HEADER, SecretReader } from '../functions/commons/secretReader.js';
 import { createHandler as getCacheStats } from '../functions/getCacheStats.js';
-import type { ApiEvent } from '../functions/http/route.js';
 import { type SecretsExtension, startSecretsExtension } from '../local/secretsExtension.js';
 import { ConfigError } from '../shared/errors.js';
-import { SECRETS_TOKEN_HEADER, SecretReader } from '../shared/secretReader.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 const TOKEN = 'session-token-of-this-environment';

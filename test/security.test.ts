@@ -18,7 +18,7 @@ import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LocalStack, startLocalStack } from '../local/localStack.js';
 import { type RedisServerHandle, startRedisServer } from '../local/redisServer.js';
-import { LIMITS } from '../shared/profile.js';
+import { LIMITS } from '../shared/profile/schemas.js';
 import { type TestDb, useTestDb } from './support/db.js';
 
 const SEED_USERS = 40;

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateProfiles, seedProfiles } from '../local/seedData.js';
-import { LIMITS, profileFieldsSchema } from '../shared/profile.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
+import { LIMITS, profileFieldsSchema } from '../shared/profile/schemas.js';
 import { type TestDb, useTestDb } from './support/db.js';
 
 const MINISTRIES = new Set([

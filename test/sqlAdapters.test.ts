@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPgSql } from '../shared/db/pgSql.js';
 import { ConfigError } from '../shared/errors.js';
-import { createPgSql } from '../shared/pgSql.js';
 import { type TestDb, useTestDb } from './support/db.js';
 
 // The same contract runs against whichever adapter useTestDb picked (PGlite, or pg with DATABASE_URL).

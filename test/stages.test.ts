@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Config, loadConfig } from '../functions/config.js';
-import { buildProfileServices, type ProfileServices } from '../functions/services.js';
+import { type Config, loadConfig } from '../functions/commons/config.js';
+import { buildProfileServices, type ProfileServices } from '../functions/commons/services.js';
 import { createHandler as poller, pollerDeps } from '../functions/streamPoller.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { type TestDb, useTestDb } from './support/db.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 import { capturingLogger, capturingMetrics } from './support/stack.js';

@@ -2,19 +2,19 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHandler as createPollerHandler } from '../functions/streamPoller.js';
 import type { CacheWrite } from '../shared/cache/writes.js';
+import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { DatabaseError, LeaseHeldError } from '../shared/errors.js';
-import { EventPublisher } from '../shared/eventPublisher.js';
-import { toStreamFields, type UserEventType } from '../shared/events.js';
-import { Lease } from '../shared/lease.js';
 import { silentLogger } from '../shared/ports.js';
-import type { UserProfile } from '../shared/profile.js';
-import { ProfileRepository } from '../shared/profileRepository.js';
+import type { UserProfile } from '../shared/profile/schemas.js';
+import { Lease } from '../shared/redis/lease.js';
 import {
   StreamConsumer,
   type StreamConsumerOptions,
   type StreamConsumerRedis,
-} from '../shared/streamConsumer.js';
-import { trimAcknowledged } from '../shared/streamTrim.js';
+} from '../shared/stream/consumer.js';
+import { EventPublisher } from '../shared/stream/eventPublisher.js';
+import { toStreamFields, type UserEventType } from '../shared/stream/events.js';
+import { trimAcknowledged } from '../shared/stream/trim.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
 import { fakeTime } from './support/fakeTime.js';

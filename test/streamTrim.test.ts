@@ -1,21 +1,21 @@
 /**
- * The stream stays bounded whatever its consumers do (shared/streamTrim.ts), against real Redis through
+ * The stream stays bounded whatever its consumers do (shared/stream/trim.ts), against real Redis through
  * the gateway: an abandoned consumer group no longer pins the trim floor, the poller's own group always
  * does, and every trim reports the stream's length and the oldest pending entry's age.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstashGateway } from '../local/upstashGateway.js';
+import type { OutboxEvent } from '../shared/db/profileRepository.js';
+import { LIMITS } from '../shared/profile/schemas.js';
+import { createRedisClient } from '../shared/redis/client.js';
 import {
   DEFAULT_STREAM_MAX_LEN,
   EventPublisher,
   MAX_EVENT_ENTRY_BYTES,
   streamMaxLen,
-} from '../shared/eventPublisher.js';
-import { LIMITS } from '../shared/profile.js';
-import type { OutboxEvent } from '../shared/profileRepository.js';
-import { createRedisClient } from '../shared/redisClient.js';
-import { ABANDONED_GROUP_LAG_MS, trimAcknowledged } from '../shared/streamTrim.js';
+} from '../shared/stream/eventPublisher.js';
+import { ABANDONED_GROUP_LAG_MS, trimAcknowledged } from '../shared/stream/trim.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 let t: TestRedis;

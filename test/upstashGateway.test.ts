@@ -7,7 +7,7 @@ import { keepsNumberLiterals } from '../local/gateway/protocol.js';
 import { startRedisServer } from '../local/redisServer.js';
 import { startUpstashGateway, type UpstashGateway } from '../local/upstashGateway.js';
 import { ConfigError } from '../shared/errors.js';
-import { createRedisClient } from '../shared/redisClient.js';
+import { createRedisClient } from '../shared/redis/client.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 let t: TestRedis;

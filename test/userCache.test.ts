@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRedisServer } from '../local/redisServer.js';
 import { ValidationError } from '../shared/errors.js';
-import type { UserProfile } from '../shared/profile.js';
-import { createRedisClient } from '../shared/redisClient.js';
+import type { UserProfile } from '../shared/profile/schemas.js';
+import { createRedisClient } from '../shared/redis/client.js';
 import { UserCache, type UserCacheOptions } from '../shared/userCache.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 

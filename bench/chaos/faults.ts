@@ -5,8 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisServerHandle } from '../../local/redisServer.js';
-import type { Sql, SqlQueryable } from '../../shared/sql.js';
-import type { StreamConsumerRedis } from '../../shared/streamConsumer.js';
+import type { Sql, SqlQueryable } from '../../shared/db/sql.js';
+import type { StreamConsumerRedis } from '../../shared/stream/consumer.js';
 
 /** A fault window, ms since the run's origin (`end` undefined while it lasts). */
 export interface FaultWindow {

@@ -12,7 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Sql } from '../../shared/sql.js';
+import type { Sql } from '../../shared/db/sql.js';
 import { mulberry32 } from './random.js';
 import type { Check } from './report.js';
 

@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Sql } from '../../shared/sql.js';
+import type { Sql } from '../../shared/db/sql.js';
 import { fieldPool, mulberry32, zipfSampler } from './random.js';
 import type { Ledger } from './workload.js';
 

@@ -4,7 +4,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../../shared/ports.js';
-import type { PollReport, Relay, StreamConsumer } from '../../shared/streamConsumer.js';
+import type { PollReport, Relay, StreamConsumer } from '../../shared/stream/consumer.js';
 
 /** One `runFor` slice's report and when it ended (epoch ms). */
 export interface SliceReport {

@@ -1,5 +1,5 @@
 /** Seedable randomness for the chaos workload: a run is replayable from its seed. */
-import type { ProfileFields } from '../../shared/profile.js';
+import type { ProfileFields } from '../../shared/profile/schemas.js';
 
 export { mulberry32 } from '../../local/seedData.js';
 

@@ -2,7 +2,7 @@
  * Turns the chaos run's raw samples and final checks into the JSON report, the pass/fail verdict and
  * the console summary. Pure functions: the run collects, this file judges.
  */
-import type { AuditReport } from '../../shared/auditor.js';
+import type { AuditReport } from '../../shared/audit/auditor.js';
 import type { CacheStats } from '../../shared/userCache.js';
 import type { FaultPlan, FaultWindow } from './faults.js';
 import { type HostileWritersResult, hostileChecks } from './hostileWriters.js';

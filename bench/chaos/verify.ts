@@ -6,9 +6,9 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from '@upstash/redis';
-import { type AuditReport, ConsistencyAuditor } from '../../shared/auditor.js';
-import type { ProfileRepository, StoredProfile } from '../../shared/profileRepository.js';
-import type { SqlQueryable } from '../../shared/sql.js';
+import { type AuditReport, ConsistencyAuditor } from '../../shared/audit/auditor.js';
+import type { ProfileRepository, StoredProfile } from '../../shared/db/profileRepository.js';
+import type { SqlQueryable } from '../../shared/db/sql.js';
 import type { CacheLookup, UserCache } from '../../shared/userCache.js';
 import type { Ledger, LedgerEntry } from './workload.js';
 

@@ -40,7 +40,7 @@ const SECRET_ENV: Record<SecretUse, string> = {
 };
 
 /**
- * Secrets are read through the AWS Parameters and Secrets Lambda Extension (`shared/secretReader.ts`),
+ * Secrets are read through the AWS Parameters and Secrets Lambda Extension (`functions/commons/secretReader.ts`),
  * not the AWS SDK, which alone was 65 ms of a cold start. Its cache TTL bounds how long a rotated secret
  * stays invisible after an authentication failure asks for it again; the functions keep the parsed
  * value themselves, so the TTL costs no GetSecretValue calls in steady state.

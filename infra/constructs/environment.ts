@@ -1,9 +1,9 @@
 /**
  * Non-secret runtime settings, typed for the stack and mapped to the env vars that
- * `functions/config.ts` parses. Only settings given here are set: config.ts owns the defaults, so
+ * `functions/commons/config.ts` parses. Only settings given here are set: config.ts owns the defaults, so
  * they live in one place.
  */
-import type { LogLevel } from '../../functions/config.js';
+import type { LogLevel } from '../../functions/commons/config.js';
 import { ConfigError } from '../../shared/errors.js';
 
 /** Tuning knobs of the cache, the event stream, the prewarm and the audit. Every field is optional. */

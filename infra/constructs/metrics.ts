@@ -12,7 +12,7 @@ import type { UserCacheApi } from './userCacheApi.js';
  * change both together.
  */
 export const CUSTOM_METRICS = {
-  /** Count of looked-up profiles Redis answered (hit, negative or tombstone): `functions/http/route.ts`. */
+  /** Count of looked-up profiles Redis answered (hit, negative or tombstone): `functions/commons/route.ts`. */
   cacheHits: 'CacheHit',
   /** Count of looked-up profiles Redis did not have. */
   cacheMisses: 'CacheMiss',
@@ -47,7 +47,7 @@ export const CUSTOM_METRICS = {
   auditUnknown: 'AuditUnknown',
   /** Age in ms of the oldest disagreement found by one audit run (only emitted when there is one). */
   inconsistencyMaxAge: 'InconsistencyMaxAgeMs',
-  /** 1 per scheduled run skipped because the Upstash secret still holds its placeholder: `functions/scheduled.ts`. */
+  /** 1 per scheduled run skipped because the Upstash secret still holds its placeholder: `functions/commons/scheduledRun.ts`. */
   notConfigured: 'NotConfigured',
 } as const;
 

@@ -9,7 +9,7 @@
  * | negative     | version (= 0), missing (= "1")                                 |
  * | invalidated  | version, invalidatedAt                                         |
  */
-import type { UserProfile } from '../profileModel.js';
+import type { UserProfile } from '../profile/model.js';
 
 /** What a cache lookup found. Expected outcomes are data, not exceptions. */
 export type CacheLookup =

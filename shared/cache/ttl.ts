@@ -66,7 +66,7 @@ export function shortestProfileTtlSeconds(s: Pick<FenceLifetimes, 'ttlSeconds' |
  * than the shorter of the two, minus the margin, therefore still meets its fence. Older, its newer
  * version may have expired and its data would roll the profile back for a whole TTL (issue 9: the old
  * threshold, tombstone TTL − 1 h, ignored the 5 % jitter and a profile TTL below the tombstone TTL).
- * Negative when the TTLs are shorter than the margin (`functions/config.ts` refuses such settings).
+ * Negative when the TTLs are shorter than the margin (`functions/commons/config.ts` refuses such settings).
  */
 export function maxSafeEventAgeMs(s: FenceLifetimes): number {
   return Math.min(shortestProfileTtlSeconds(s), s.tombstoneTtlSeconds) * 1000 - AGED_EVENT_MARGIN_MS;

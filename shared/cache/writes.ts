@@ -1,7 +1,8 @@
 /** Fenced cache writes and their encoding into FENCED_WRITE's KEYS/ARGV (see scripts.ts). */
+
+import type { StoredProfile } from '../db/profileRepository.js';
 import { ValidationError } from '../errors.js';
-import { assertUserId, type UserProfile } from '../profileModel.js';
-import type { StoredProfile } from '../profileRepository.js';
+import { assertUserId, type UserProfile } from '../profile/model.js';
 import { FENCED_WRITE_SLOTS } from './scripts.js';
 
 export type CacheWrite =

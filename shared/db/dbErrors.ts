@@ -3,7 +3,7 @@
  * sees a `pg` or PGlite error class.
  */
 import { AlreadyExistsError, AppError, DatabaseError, ValidationError } from '../errors.js';
-import { sqlErrorCode } from '../sql.js';
+import { sqlErrorCode } from './sql.js';
 
 /** SQLSTATEs that mean "the row broke a constraint", i.e. bad input that slipped past validation. */
 // check_violation, string too long, not null, invalid byte sequence (a NUL), untranslatable character

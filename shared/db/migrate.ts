@@ -4,8 +4,8 @@
  * winner's `schema_migrations` rows and applies nothing.
  */
 import { ConfigError } from '../errors.js';
-import type { Sql } from '../sql.js';
 import { migrations as defaultMigrations, type Migration } from './migrations.js';
+import type { Sql } from './sql.js';
 
 export interface MigrateOptions {
   /** Migrations to apply, in order. @default the project's `migrations` */

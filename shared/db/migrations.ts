@@ -4,7 +4,7 @@
  * The CHECK constraints mirror `LIMITS` and `profileFieldsSchema` in `../profile.ts`: the application
  * validates first, the database is the backstop for anything that writes around it (scripts, psql).
  */
-import { LIMITS } from '../profile.js';
+import { LIMITS } from '../profile/schemas.js';
 import { CHANGE_CAPTURE_SQL } from './changeCapture.js';
 
 export interface Migration {

@@ -3,7 +3,7 @@
  * and never reaches the database's CHECK constraints (which stay as the backstop).
  */
 import { ValidationError } from '../errors.js';
-import { LIMITS, type ProfileFields, profileFieldsSchema, summarizeIssues } from '../profile.js';
+import { LIMITS, type ProfileFields, profileFieldsSchema, summarizeIssues } from '../profile/schemas.js';
 import { toPayload } from './rows.js';
 
 /** Largest page for the list methods: bounded so one call cannot pull a whole table into a Lambda. */

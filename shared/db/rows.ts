@@ -3,8 +3,8 @@
  * a number (or a BigInt past 2^53); both return `timestamptz` as a Date unless a parser was overridden.
  * Everything leaving the repository goes through these functions, so callers always get numbers.
  */
-import type { ProfileFields, UserProfile } from '../profile.js';
-import type { OutboxEvent, StoredProfile, UserEventType } from '../profileRepository.js';
+import type { ProfileFields, UserProfile } from '../profile/schemas.js';
+import type { OutboxEvent, StoredProfile, UserEventType } from './profileRepository.js';
 
 /** Columns selected for a profile (the SQL lists them in this shape). */
 export interface PersonnelRow {

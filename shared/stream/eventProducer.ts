@@ -12,13 +12,13 @@
  * dead-lettered. The XADD itself is `EventPublisher`'s (one pipelined request, `MAXLEN ~` cap).
  */
 import { randomUUID } from 'node:crypto';
+import type { OutboxEvent } from '../db/profileRepository.js';
 import { ValidationError } from '../errors.js';
-import { EventPublisher, type EventPublisherRedis } from '../eventPublisher.js';
-import { toStreamFields, type UserEventType } from '../events.js';
 import type { Clock } from '../ports.js';
-import type { UserProfile } from '../profile.js';
-import type { OutboxEvent } from '../profileRepository.js';
-import { planEntry } from '../streamEntries.js';
+import type { UserProfile } from '../profile/schemas.js';
+import { planEntry } from './entries.js';
+import { EventPublisher, type EventPublisherRedis } from './eventPublisher.js';
+import { toStreamFields, type UserEventType } from './events.js';
 
 /** One committed change. `version` is the row's version AFTER the change (PostgreSQL's `version` column). */
 export type ProfileChange =

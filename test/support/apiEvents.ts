@@ -2,7 +2,7 @@
  * Hand-built API Gateway HTTP API (payload 2.0) events with a JWT authorizer, for tests that call the
  * handlers directly (the shape `local/apiEvent.ts` builds from real HTTP requests).
  */
-import type { ApiEvent } from '../../functions/http/route.js';
+import type { ApiEvent } from '../../functions/commons/route.js';
 
 export interface ApiEventInput {
   method?: string;

@@ -4,7 +4,7 @@
  * PGlite (about 3-4 s to start, so call this once per test file, in `beforeAll`).
  */
 import { openScratchDatabase, type ScratchDatabase } from '../../local/scratchDatabase.js';
-import type { Sql } from '../../shared/sql.js';
+import type { Sql } from '../../shared/db/sql.js';
 
 export interface TestDb extends ScratchDatabase {
   /** The same as `close()`, named like the other test helpers' cleanup. */

@@ -7,7 +7,7 @@ import type { Redis } from '@upstash/redis';
 import { createClient } from 'redis';
 import { inject } from 'vitest';
 import { startUpstashGateway, type UpstashGateway } from '../../local/upstashGateway.js';
-import { createRedisClient } from '../../shared/redisClient.js';
+import { createRedisClient } from '../../shared/redis/client.js';
 
 export interface TestRedis {
   /** `@upstash/redis` from createRedisClient (automaticDeserialization off), pointed at `gateway`. */

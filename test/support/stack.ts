@@ -1,17 +1,17 @@
 /**
  * The whole read/write stack on real servers, for tests: a real Redis behind this file's Upstash gateway
- * (random key prefix) and a private PostgreSQL/PGlite database, wired exactly as `functions/dependencies.ts`
+ * (random key prefix) and a private PostgreSQL/PGlite database, wired exactly as `functions/commons/dependencies.ts`
  * wires them in Lambda. Call once per test file (PGlite takes seconds to start) and `cleanup()` after.
  */
 
-import type { ApiDeps, MetricsPort } from '../../functions/http/route.js';
-import { buildProfileServices } from '../../functions/services.js';
-import type { EventPublisher } from '../../shared/eventPublisher.js';
+import type { ApiDeps, MetricsPort } from '../../functions/commons/route.js';
+import { buildProfileServices } from '../../functions/commons/services.js';
+import { ProfileRepository } from '../../shared/db/profileRepository.js';
 import type { LoggerPort } from '../../shared/ports.js';
-import { ProfileRepository } from '../../shared/profileRepository.js';
-import type { ProfileService } from '../../shared/profileService.js';
-import { type RedisCredentials, rebuildOnAuthFailure } from '../../shared/rebuildOnAuthFailure.js';
-import { createRedisClient } from '../../shared/redisClient.js';
+import type { ProfileService } from '../../shared/profile/service.js';
+import { createRedisClient } from '../../shared/redis/client.js';
+import { type RedisCredentials, rebuildOnAuthFailure } from '../../shared/redis/rebuildOnAuthFailure.js';
+import type { EventPublisher } from '../../shared/stream/eventPublisher.js';
 import type { UserCache, UserCacheOptions } from '../../shared/userCache.js';
 import { type InstrumentedSql, instrumentSql, type TestDb, type TestDbOptions, useTestDb } from './db.js';
 import { type TestRedis, type UseTestRedisOptions, useTestRedis } from './redis.js';
