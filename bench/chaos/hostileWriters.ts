@@ -13,8 +13,8 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from '../../shared/db/sql.js';
+import type { Check } from './check.js';
 import { mulberry32 } from './random.js';
-import type { Check } from './report.js';
 
 export interface HostileWritersOptions {
   sql: Pick<Sql, 'query'>;

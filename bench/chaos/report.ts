@@ -4,10 +4,13 @@
  */
 import type { AuditReport } from '../../shared/audit/auditor.js';
 import type { CacheStats } from '../../shared/userCache.js';
+import type { Check } from './check.js';
 import type { FaultPlan, FaultWindow } from './faults.js';
 import { type HostileWritersResult, hostileChecks } from './hostileWriters.js';
 import type { OutsideProducerResult } from './outsideProducer.js';
 import type { Sample, StaleRead } from './workload.js';
+
+export type { Check } from './check.js';
 
 export const PHASES = ['normal', 'redisDown', 'recovery', 'dbPaused'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -46,12 +49,6 @@ export interface StalenessSummary {
   worst: Array<StaleRead & { ageMs: number; writes?: string }>;
   /** Stale reads per second of the run, for the chart. */
   perSecond: number[];
-}
-
-export interface Check {
-  name: string;
-  pass: boolean;
-  detail: string;
 }
 
 /** What the run measured after quiescence, besides the samples. */

@@ -5,14 +5,7 @@
  */
 
 import { AlreadyExistsError, NotFoundError, ValidationError, VersionConflictError } from '../errors.js';
-import {
-  assertNewUserId,
-  assertUserId,
-  LIMITS,
-  type ProfileFields,
-  type UserProfile,
-} from '../profile/schemas.js';
-import type { UserEventType } from '../stream/events.js';
+import { assertNewUserId, assertUserId, LIMITS, type ProfileFields } from '../profile/schemas.js';
 import { mapDbError } from './dbErrors.js';
 import {
   CREATE_PROFILE,
@@ -38,38 +31,10 @@ import {
   toUserProfile,
 } from './rows.js';
 import type { Sql } from './sql.js';
+import type { IfMatch, OutboxEvent, StoredProfile, VersionFloor, WriteResult } from './types.js';
 
 export type { UserEventType } from '../stream/events.js';
-
-/** A row of `personnel`, soft-deleted ones included (`deletedAt` is then their deletion time). */
-export interface StoredProfile extends UserProfile {
-  deletedAt: number | null;
-}
-
-/** One `outbox` row. `profile` is the state after the change; `null` for deletions. */
-export interface OutboxEvent {
-  /** `outbox.id` (a bigint, kept as a string so it never loses precision). */
-  outboxId: string;
-  type: UserEventType;
-  userId: string;
-  version: number;
-  occurredAt: number;
-  profile: UserProfile | null;
-}
-
-/** The version a conditional write requires, or the versions of which it requires one (`[]`: none). */
-export type IfMatch = number | readonly number[];
-
-/** See `ProfileRepository.getVersionFloors`. */
-export interface VersionFloor {
-  version: number;
-  changedAt: number;
-}
-
-export interface WriteResult {
-  profile: UserProfile;
-  event: OutboxEvent;
-}
+export type { IfMatch, OutboxEvent, StoredProfile, VersionFloor, WriteResult } from './types.js';
 
 export interface ProfileRepositoryOptions {
   /** The pool (`createPgSql`) or PGlite (`createPgliteSql`). */

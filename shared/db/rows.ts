@@ -4,7 +4,8 @@
  * Everything leaving the repository goes through these functions, so callers always get numbers.
  */
 import type { ProfileFields, UserProfile } from '../profile/schemas.js';
-import type { OutboxEvent, StoredProfile, UserEventType } from './profileRepository.js';
+import type { UserEventType } from '../stream/events.js';
+import type { OutboxEvent, StoredProfile } from './types.js';
 
 /** Columns selected for a profile (the SQL lists them in this shape). */
 export interface PersonnelRow {
