@@ -12,7 +12,7 @@ import type { LoggerPort } from '../shared/ports.js';
 import { safeErrorText } from '../shared/redis/errorText.js';
 import { getDependencies, withLambdaContext } from './commons/dependencies.js';
 import type { MetricsPort } from './commons/route.js';
-import { lazyScheduled } from './commons/scheduledRun.js';
+import { lazyScheduled, scheduledRun } from './commons/scheduledRun.js';
 
 export interface AuditDeps {
   auditor: Pick<ConsistencyAuditor, 'auditSample'>;
@@ -24,8 +24,8 @@ export interface AuditDeps {
 }
 
 export function createHandler(deps: AuditDeps) {
-  return async (): Promise<AuditReport & { purge?: PurgeReport }> => {
-    try {
+  return async (): Promise<AuditReport & { purge?: PurgeReport }> =>
+    scheduledRun(deps, async () => {
       const report = await deps.auditor.auditSample(deps.sampleSize);
       deps.metrics.addMetric('AuditChecked', 'Count', report.checked);
       deps.metrics.addMetric('InconsistentEntries', 'Count', report.inconsistent);
@@ -46,10 +46,7 @@ export function createHandler(deps: AuditDeps) {
       else deps.logger.info('cache consistent with PostgreSQL', summary);
       const purge = await runPurge(deps);
       return purge ? { ...report, purge } : report;
-    } finally {
-      deps.metrics.publishStoredMetrics();
-    }
-  };
+    });
 }
 
 /** A failing purge is logged and retried next hour; it never hides the audit's result. */

@@ -7,7 +7,6 @@
  */
 import type { Context } from 'aws-lambda';
 import { pruneActivity } from '../shared/cache/activity.js';
-import { LeaseHeldError } from '../shared/errors.js';
 import type { Clock, LoggerPort } from '../shared/ports.js';
 import { RedisActivitySource, SqlActivitySource } from '../shared/prewarm/activitySources.js';
 import { RedisPrewarmCheckpoint } from '../shared/prewarm/checkpoint.js';
@@ -17,7 +16,7 @@ import type { UserCache } from '../shared/userCache.js';
 import type { Config } from './commons/config.js';
 import { type Dependencies, getDependencies, withLambdaContext } from './commons/dependencies.js';
 import type { MetricsPort } from './commons/route.js';
-import { lazyScheduled } from './commons/scheduledRun.js';
+import { lazyScheduled, runBudgetMs, scheduledRun } from './commons/scheduledRun.js';
 
 export interface PrewarmDeps {
   /** A fresh prewarmer per invocation, holding the prewarm lease, that stops after `budgetMs`. */
@@ -41,28 +40,23 @@ export function createHandler(deps: PrewarmDeps) {
     _event: unknown,
     context?: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<PrewarmResult> => {
-    const remaining = context ? context.getRemainingTimeInMillis() - END_MARGIN_MS : DEFAULT_BUDGET_MS;
-    const budgetMs = Math.max(1_000, Math.floor(remaining));
-    try {
-      const report = await deps.prewarmer(budgetMs).run();
-      record(deps.metrics, report);
-      if (report.failedBatches > 0 || !report.complete)
-        deps.logger.warn('prewarm finished with gaps', { ...report });
-      else deps.logger.info('prewarm done', { ...report });
-      return { status: 'done', report };
-    } catch (error) {
-      if (!(error instanceof LeaseHeldError)) throw error;
-      deps.logger.info('prewarm skipped: another run holds the lease');
-      deps.metrics.addMetric('PrewarmSkipped', 'Count', 1);
-      return { status: 'skipped', reason: 'lease-held' };
-    } finally {
-      await deps.cache.flushStats();
-      try {
-        deps.metrics.publishStoredMetrics();
-      } catch (error) {
-        deps.logger.warn('metrics not published', { error: error instanceof Error ? error.name : 'unknown' });
-      }
-    }
+    const budgetMs = runBudgetMs(context, {
+      endMarginMs: END_MARGIN_MS,
+      fallbackMs: DEFAULT_BUDGET_MS,
+      minMs: 1_000,
+    });
+    return scheduledRun(
+      deps,
+      async () => {
+        const report = await deps.prewarmer(budgetMs).run();
+        record(deps.metrics, report);
+        if (report.failedBatches > 0 || !report.complete)
+          deps.logger.warn('prewarm finished with gaps', { ...report });
+        else deps.logger.info('prewarm done', { ...report });
+        return { status: 'done', report } as const;
+      },
+      { metric: 'PrewarmSkipped', message: 'prewarm skipped: another run holds the lease' },
+    );
   };
 }
 

@@ -6,7 +6,6 @@
  */
 import type { Context } from 'aws-lambda';
 import { maxSafeEventAgeMs } from '../shared/cache/ttl.js';
-import { LeaseHeldError } from '../shared/errors.js';
 import type { Clock, LoggerPort } from '../shared/ports.js';
 import { Lease } from '../shared/redis/lease.js';
 import { type PollReport, type Relay, StreamConsumer } from '../shared/stream/consumer.js';
@@ -14,7 +13,7 @@ import { POLLER_SCHEDULE } from '../shared/stream/pollerSchedule.js';
 import type { UserCache } from '../shared/userCache.js';
 import { type Dependencies, getDependencies, withLambdaContext } from './commons/dependencies.js';
 import type { MetricsPort } from './commons/route.js';
-import { lazyScheduled } from './commons/scheduledRun.js';
+import { lazyScheduled, runBudgetMs, scheduledRun } from './commons/scheduledRun.js';
 
 export interface PollerDeps {
   /** A fresh consumer per invocation: its name is unique, and it holds the poller lease. */
@@ -43,25 +42,28 @@ export function createHandler(deps: PollerDeps) {
     _event: unknown,
     context?: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<PollerResult> => {
-    const margin = deps.endMarginMs ?? 5_000;
-    const remaining = context ? context.getRemainingTimeInMillis() - margin : Number.POSITIVE_INFINITY;
-    const budgetMs = Math.max(1, Math.floor(Math.min(deps.budgetMs, remaining)));
-    try {
-      const report = await deps.consumer(budgetMs).runFor(budgetMs, { relay: deps.relay });
-      record(deps.metrics, report);
-      const { lagSamplesMs: _samples, ...summary } = report;
-      deps.logger.info('poller run done', summary);
-      return { status: 'done', report };
-    } catch (error) {
-      if (!(error instanceof LeaseHeldError)) throw error;
+    const budgetMs = runBudgetMs(context, {
+      endMarginMs: deps.endMarginMs ?? 5_000,
+      capMs: deps.budgetMs,
+      fallbackMs: deps.budgetMs,
+      minMs: 1,
+    });
+    return scheduledRun(
+      deps,
+      async () => {
+        const report = await deps.consumer(budgetMs).runFor(budgetMs, { relay: deps.relay });
+        record(deps.metrics, report);
+        const { lagSamplesMs: _samples, ...summary } = report;
+        deps.logger.info('poller run done', summary);
+        return { status: 'done', report } as const;
+      },
       // The previous run kept the lease for all of this run's budget: it could not see the handover request.
-      deps.logger.warn('poller skipped: another run held the lease all along');
-      deps.metrics.addMetric('PollerSkipped', 'Count', 1);
-      return { status: 'skipped', reason: 'lease-held' };
-    } finally {
-      await deps.cache.flushStats();
-      publish(deps);
-    }
+      {
+        metric: 'PollerSkipped',
+        message: 'poller skipped: another run held the lease all along',
+        level: 'warn',
+      },
+    );
   };
 }
 
@@ -84,14 +86,6 @@ function record(metrics: MetricsPort, report: PollReport): void {
     metrics.addMetric('StreamLength', 'Count', report.streamLength);
     metrics.addMetric('OldestPendingAge', 'Milliseconds', Math.max(0, report.oldestPendingAgeMs));
     metrics.addMetric('StreamGroupsExcluded', 'Count', report.groupsExcluded);
-  }
-}
-
-function publish(deps: PollerDeps): void {
-  try {
-    deps.metrics.publishStoredMetrics();
-  } catch (error) {
-    deps.logger.warn('metrics not published', { error: error instanceof Error ? error.name : 'unknown' });
   }
 }
 

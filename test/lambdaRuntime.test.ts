@@ -9,8 +9,9 @@ import { loadConfig } from '../functions/commons/config.js';
 import { buildDependencies, type Dependencies } from '../functions/commons/dependencies.js';
 import { NotConfiguredError, UPSTASH_PLACEHOLDER } from '../functions/commons/notConfigured.js';
 import type { ApiEvent } from '../functions/commons/route.js';
-import { lazyScheduled } from '../functions/commons/scheduledRun.js';
+import { lazyScheduled, runBudgetMs, scheduledRun } from '../functions/commons/scheduledRun.js';
 import { createHandler as getCacheStats } from '../functions/getCacheStats.js';
+import { LeaseHeldError } from '../shared/errors.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 import { capturingLogger, capturingMetrics } from './support/stack.js';
 
@@ -127,5 +128,83 @@ describe('before the Upstash secret is filled in', () => {
       throw new Error('PostgreSQL unreachable');
     });
     await expect(handler({})).rejects.toThrow('PostgreSQL unreachable');
+  });
+});
+
+describe('scheduledRun() (the scheduled functions frame)', () => {
+  const frame = () => {
+    let flushed = 0;
+    const deps = {
+      logger: capturingLogger(),
+      metrics: capturingMetrics(),
+      cache: { flushStats: async () => void (flushed += 1) },
+    };
+    return { deps, flushed: () => flushed };
+  };
+  const leaseHeld = { metric: 'PollerSkipped', message: 'skipped: lease held', level: 'warn' as const };
+
+  it("returns the body's result, then flushes the stats and publishes the metrics", async () => {
+    const f = frame();
+    await expect(scheduledRun(f.deps, async () => 42, leaseHeld)).resolves.toBe(42);
+    expect([f.flushed(), f.deps.metrics.published]).toEqual([1, 1]);
+  });
+
+  it('reports a held lease as skipped: one metric, one log line at the given level', async () => {
+    const f = frame();
+    const result = await scheduledRun(
+      f.deps,
+      async () => {
+        throw new LeaseHeldError('held by another run');
+      },
+      leaseHeld,
+    );
+    expect(result).toEqual({ status: 'skipped', reason: 'lease-held' });
+    expect(f.deps.metrics.added).toEqual([{ name: 'PollerSkipped', unit: 'Count', value: 1 }]);
+    expect(f.deps.logger.entries).toEqual([
+      expect.objectContaining({ level: 'warn', message: 'skipped: lease held' }),
+    ]);
+    expect([f.flushed(), f.deps.metrics.published]).toEqual([1, 1]);
+  });
+
+  it('rethrows any other error (and a held lease when no report is given), after flushing', async () => {
+    const f = frame();
+    await expect(
+      scheduledRun(
+        f.deps,
+        async () => {
+          throw new Error('PostgreSQL unreachable');
+        },
+        leaseHeld,
+      ),
+    ).rejects.toThrow('PostgreSQL unreachable');
+    await expect(
+      scheduledRun(f.deps, async () => {
+        throw new LeaseHeldError('held');
+      }),
+    ).rejects.toBeInstanceOf(LeaseHeldError);
+    expect([f.flushed(), f.deps.metrics.published]).toEqual([2, 2]);
+  });
+
+  it('logs a metrics failure instead of throwing it over the result', async () => {
+    const f = frame();
+    f.deps.metrics.publishStoredMetrics = () => {
+      throw new RangeError('too many metrics');
+    };
+    await expect(scheduledRun(f.deps, async () => 'done')).resolves.toBe('done');
+    expect(f.deps.logger.entries).toEqual([
+      expect.objectContaining({ level: 'warn', message: 'metrics not published' }),
+    ]);
+  });
+});
+
+describe('runBudgetMs()', () => {
+  const ctx = (ms: number) => ({ getRemainingTimeInMillis: () => ms });
+  it('is the remaining time less the margin, capped, floored, at least the minimum', () => {
+    const o = { endMarginMs: 5_000, capMs: 80_000, fallbackMs: 80_000, minMs: 1 };
+    expect(runBudgetMs(ctx(90_000), o)).toBe(80_000);
+    expect(runBudgetMs(ctx(30_000.7), o)).toBe(25_000);
+    expect(runBudgetMs(ctx(4_000), o)).toBe(1);
+    expect(runBudgetMs(undefined, o)).toBe(80_000);
+    expect(runBudgetMs(undefined, { endMarginMs: 30_000, fallbackMs: 900_000, minMs: 1_000 })).toBe(900_000);
   });
 });
