@@ -137,7 +137,11 @@ describe('scheduledRun() (the scheduled functions frame)', () => {
     const deps = {
       logger: capturingLogger(),
       metrics: capturingMetrics(),
-      cache: { flushStats: async () => void (flushed += 1) },
+      cache: {
+        flushStats: async () => {
+          flushed += 1;
+        },
+      },
     };
     return { deps, flushed: () => flushed };
   };
