@@ -7,7 +7,7 @@
  */
 import { ValidationError } from '../errors.js';
 
-/** Limits are part of the public contract: they are documented in the README's "Limits" table. */
+/** Limits are part of the public contract: they are documented in docs/routes.md, "Limits". */
 export const LIMITS = {
   /** User ids: 1 to 64 characters of `A-Z a-z 0-9 _ -`. Nothing that could form Redis key syntax. */
   userIdPattern: /^[A-Za-z0-9_-]{1,64}$/,
