@@ -6,20 +6,12 @@ import { OutboxPurger } from '../shared/db/outboxPurge.js';
 import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
+import { fields, newId } from './support/fixtures.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 let db: TestDb;
 let t: TestRedis;
 let repo: ProfileRepository;
-let n = 0;
-const newId = () => `aud${Date.now().toString(36)}${(n++).toString(36)}`;
-const fields = (name: string) => ({
-  fullName: name,
-  avatar: '',
-  matricule: '712345-B',
-  ministere: 'MINSANTE',
-});
-
 beforeAll(async () => {
   [db, t] = await Promise.all([useTestDb(), useTestRedis()]);
   repo = new ProfileRepository({ sql: db.sql });

@@ -20,9 +20,10 @@ import { migrate } from '../shared/db/migrate.js';
 import { createPgSql } from '../shared/db/pgSql.js';
 import { ProfileRepository } from '../shared/db/profileRepository.js';
 import type { Sql } from '../shared/db/sql.js';
-import type { ProfileFields } from '../shared/profile/schemas.js';
 import { UserCache } from '../shared/userCache.js';
+import { type ApiEventInput, apiEvent } from './support/apiEvents.js';
 import { useTestDb } from './support/db.js';
+import { fields, newId } from './support/fixtures.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 const run = promisify(execFile);
@@ -166,14 +167,7 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
   let db: { url: string; sql: Sql; cleanup(): Promise<void> };
   let repository: ProfileRepository;
   let env: Record<string, string>;
-  let n = 0;
-  const newId = () => `bundle-${Date.now().toString(36)}-${n++}`;
-  const fields: ProfileFields = {
-    fullName: 'Ngono Ébénézer',
-    avatar: 'https://avatars.ngomna.cm/1.jpg',
-    matricule: '007',
-    ministere: 'MINFOP',
-  };
+  const profileFields = fields('Ngono Ébénézer');
 
   beforeAll(async () => {
     redis = await useTestRedis();
@@ -202,37 +196,37 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
   });
 
   it('createUser stores the profile in PostgreSQL and answers 201', async () => {
-    const id = newId();
+    const id = newId('bundle-');
     const { results } = await runBundle('createUser', env, [
-      apiEvent('POST', '/users', { body: { id, ...fields } }),
+      authorized({ method: 'POST', route: '/users', body: { id, ...profileFields } }),
     ]);
     expect(results[0]).toMatchObject({ ok: true, value: { statusCode: 201 } });
-    expect(await repository.getById(id)).toMatchObject({ userId: id, ...fields, version: 1 });
+    expect(await repository.getById(id)).toMatchObject({ userId: id, ...profileFields, version: 1 });
   });
 
   it('getUser answers from PostgreSQL on a miss and fills the cache', async () => {
-    const id = newId();
-    await repository.create(id, fields);
+    const id = newId('bundle-');
+    await repository.create(id, profileFields);
     const { results } = await runBundle('getUser', env, [
-      apiEvent('GET', '/users/{id}', { pathParameters: { id } }),
-      apiEvent('GET', '/users/{id}', { pathParameters: { id } }),
+      authorized({ route: '/users/{id}', id }),
+      authorized({ route: '/users/{id}', id }),
     ]);
     for (const result of results) {
       expect(result).toMatchObject({ ok: true, value: { statusCode: 200 } });
-      expect(JSON.parse(value(result).body)).toMatchObject({ userId: id, ...fields, version: 1 });
+      expect(JSON.parse(value(result).body)).toMatchObject({ userId: id, ...profileFields, version: 1 });
     }
     const cache = new UserCache({ redis: redis.redis, keyPrefix: redis.keyPrefix });
     expect(await cache.get(id)).toMatchObject({ status: 'hit', profile: { userId: id, version: 1 } });
   });
 
   it('getUser answers a cache hit without evaluating pg, and evaluates it on the first miss', async () => {
-    const [hit, miss] = [newId(), newId()];
+    const [hit, miss] = [newId('bundle-'), newId('bundle-')];
     const cache = new UserCache({ redis: redis.redis, keyPrefix: redis.keyPrefix });
-    await cache.set((await repository.create(hit, fields)).profile);
-    await repository.create(miss, fields);
+    await cache.set((await repository.create(hit, profileFields)).profile);
+    await repository.create(miss, profileFields);
     const { results } = await runBundle('getUser', env, [
-      apiEvent('GET', '/users/{id}', { pathParameters: { id: hit } }),
-      apiEvent('GET', '/users/{id}', { pathParameters: { id: miss } }),
+      authorized({ route: '/users/{id}', id: hit }),
+      authorized({ route: '/users/{id}', id: miss }),
     ]);
     expect(results.map((r) => [value(r).headers['x-cache'], r.pgEvaluated])).toEqual([
       ['HIT', false],
@@ -241,10 +235,10 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
   });
 
   it('batchGetUsers returns the profiles found and lists the ids not found', async () => {
-    const [a, missing] = [newId(), newId()];
-    await repository.create(a, fields);
+    const [a, missing] = [newId('bundle-'), newId('bundle-')];
+    await repository.create(a, profileFields);
     const { results } = await runBundle('batchGetUsers', env, [
-      apiEvent('GET', '/users/batch', { query: { ids: `${a},${missing}` } }),
+      authorized({ route: '/users/batch', query: { ids: `${a},${missing}` } }),
     ]);
     expect(results[0]).toMatchObject({ ok: true, value: { statusCode: 200 } });
     const body = JSON.parse(value(results[0]).body);
@@ -253,13 +247,15 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
   });
 
   it('putUser updates the profile when If-Match names the current version', async () => {
-    const id = newId();
-    await repository.create(id, fields);
+    const id = newId('bundle-');
+    await repository.create(id, profileFields);
     const { results } = await runBundle('putUser', env, [
-      apiEvent('PUT', '/users/{id}', {
-        pathParameters: { id },
+      authorized({
+        method: 'PUT',
+        route: '/users/{id}',
+        id,
         headers: { 'if-match': '"1"' },
-        body: { ...fields, fullName: 'Ngono É. Ébénézer' },
+        body: { ...profileFields, fullName: 'Ngono É. Ébénézer' },
       }),
     ]);
     expect(results[0]).toMatchObject({ ok: true, value: { statusCode: 200 } });
@@ -267,10 +263,10 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
   });
 
   it('deleteUser soft-deletes the profile and answers 204', async () => {
-    const id = newId();
-    await repository.create(id, fields);
+    const id = newId('bundle-');
+    await repository.create(id, profileFields);
     const { results } = await runBundle('deleteUser', env, [
-      apiEvent('DELETE', '/users/{id}', { pathParameters: { id } }),
+      authorized({ method: 'DELETE', route: '/users/{id}', id }),
     ]);
     expect(results[0]).toMatchObject({ ok: true, value: { statusCode: 204 } });
     expect((await repository.getById(id))?.deletedAt).toEqual(expect.any(Number));
@@ -278,11 +274,11 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
 
   it('getCacheStats answers 200 with the counters of the cache, without any DATABASE_* variable', async () => {
     const cache = new UserCache({ redis: redis.redis, keyPrefix: redis.keyPrefix });
-    await cache.get(newId());
+    await cache.get(newId('bundle-'));
     await cache.flushStats();
     // Its function has no database secret (infra/functionTable.ts): it must run on Redis settings alone.
     const redisOnly = Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('DATABASE_')));
-    const { results } = await runBundle('getCacheStats', redisOnly, [apiEvent('GET', '/cache/stats')]);
+    const { results } = await runBundle('getCacheStats', redisOnly, [authorized({ route: '/cache/stats' })]);
     expect(results[0]).toMatchObject({ ok: true, value: { statusCode: 200 } });
     const stats = JSON.parse(value(results[0]).body);
     expect(stats.lookups).toBeGreaterThan(0);
@@ -291,8 +287,8 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
   });
 
   it('streamPoller relays unpublished outbox rows to the stream within its budget', async () => {
-    const id = newId();
-    await repository.create(id, fields);
+    const id = newId('bundle-');
+    await repository.create(id, profileFields);
     // EventBridge Scheduler sends `{}` when the target has no input. A short budget ends the loop early.
     const { results } = await runBundle('streamPoller', { ...env, POLLER_BUDGET_MS: '2000' }, [{}]);
     expect(results[0]).toMatchObject({ ok: true, value: { status: 'done', report: { errors: 0 } } });
@@ -301,11 +297,11 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
   });
 
   it('audit reports a cached entry that disagrees with PostgreSQL, and only that one', async () => {
-    const [consistent, ahead] = [newId(), newId()];
+    const [consistent, ahead] = [newId('bundle-'), newId('bundle-')];
     const cache = new UserCache({ redis: redis.redis, keyPrefix: redis.keyPrefix });
-    await cache.set((await repository.create(consistent, fields)).profile);
+    await cache.set((await repository.create(consistent, profileFields)).profile);
     // A version PostgreSQL never had (a rolled-back write): "ahead" is reported without a grace period.
-    const { profile } = await repository.create(ahead, fields);
+    const { profile } = await repository.create(ahead, profileFields);
     await cache.set({ ...profile, version: 3 });
     // As deployed: the row's REDIS_TIMEOUT_MS, and a sample larger than this file's cached entries.
     const { results } = await runBundle(
@@ -324,8 +320,8 @@ describe('bundled handlers against real Redis and PostgreSQL', () => {
   });
 
   it('prewarm loads recently active profiles in a scheduled run', async () => {
-    const id = newId();
-    await repository.create(id, fields);
+    const id = newId('bundle-');
+    await repository.create(id, profileFields);
     await repository.touchActivity([id], Date.now());
     const cache = new UserCache({ redis: redis.redis, keyPrefix: redis.keyPrefix });
     await cache.invalidate(id);
@@ -368,49 +364,6 @@ async function startDatabase(): Promise<{ url: string; sql: Sql; cleanup(): Prom
   };
 }
 
-interface ApiEventOptions {
-  pathParameters?: Record<string, string>;
-  query?: Record<string, string>;
-  headers?: Record<string, string>;
-  body?: unknown;
-}
-
-/** An API Gateway HTTP API (payload 2.0) event as the JWT authorizer passes it on, with both scopes. */
-function apiEvent(method: string, route: string, opts: ApiEventOptions = {}) {
-  const rawPath = route.replace(/\{(\w+)\}/g, (_, key: string) =>
-    encodeURIComponent(opts.pathParameters?.[key] ?? ''),
-  );
-  const rawQueryString = new URLSearchParams(opts.query ?? {}).toString();
-  const now = Date.now();
-  return {
-    version: '2.0',
-    routeKey: `${method} ${route}`,
-    rawPath,
-    rawQueryString,
-    headers: {
-      ...(opts.body !== undefined && { 'content-type': 'application/json' }),
-      ...opts.headers,
-    },
-    ...(opts.query && { queryStringParameters: opts.query }),
-    ...(opts.pathParameters && { pathParameters: opts.pathParameters }),
-    ...(opts.body !== undefined && { body: JSON.stringify(opts.body) }),
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: '111111111111',
-      apiId: 'bundletest',
-      domainName: 'bundletest.execute-api.eu-west-1.amazonaws.com',
-      domainPrefix: 'bundletest',
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'vitest' },
-      requestId: `req-${now.toString(36)}`,
-      routeKey: `${method} ${route}`,
-      stage: '$default',
-      time: new Date(now).toUTCString(),
-      timeEpoch: now,
-      authorizer: {
-        jwt: { claims: { sub: 'bundle-test', scope: 'users.read users.write' }, scopes: null },
-        principalId: '',
-        integrationLatency: 0,
-      },
-    },
-  };
-}
+/** An event as the JWT authorizer passes it on for a token whose `scope` claim has both scopes. */
+const authorized = (input: ApiEventInput) =>
+  apiEvent({ scopes: null, scopeClaim: 'users.read users.write', ...input });

@@ -8,12 +8,10 @@ import { migrate } from '../shared/db/migrate.js';
 import { migrations } from '../shared/db/migrations.js';
 import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { type TestDb, useTestDb } from './support/db.js';
+import { fields, newId } from './support/fixtures.js';
 
 let db: TestDb;
 let repository: ProfileRepository;
-let n = 0;
-const newId = () => `cc${Date.now().toString(36)}${(n++).toString(36)}`;
-const fields = { fullName: 'Ndongo Clarisse', avatar: '', matricule: 'CC-1', ministere: 'MINESUP' };
 
 async function insertSql(id: string, version = 1): Promise<void> {
   await db.sql.query(
@@ -89,8 +87,8 @@ describe('change capture (migration 0003)', () => {
 
   it("writes exactly one event per change made through the API (the trigger skips the API's own row)", async () => {
     const id = newId();
-    await repository.create(id, fields);
-    await repository.update(id, { ...fields, fullName: 'Ndongo C.' });
+    await repository.create(id, fields());
+    await repository.update(id, { ...fields(), fullName: 'Ndongo C.' });
     await repository.softDelete(id);
 
     expect((await eventsOf(id)).map((e) => [e.type, e.version])).toEqual([
@@ -102,10 +100,10 @@ describe('change capture (migration 0003)', () => {
 
   it('turns a hard DELETE into a deleted event at a new version, and a re-created id continues above it', async () => {
     const id = newId();
-    await repository.create(id, fields);
-    await repository.update(id, fields);
+    await repository.create(id, fields());
+    await repository.update(id, fields());
     await db.sql.query('DELETE FROM personnel WHERE id = $1', [id]);
-    const again = await repository.create(id, { ...fields, fullName: 'Someone Else' });
+    const again = await repository.create(id, { ...fields(), fullName: 'Someone Else' });
 
     expect(again.profile.version).toBe(4);
     expect(again.event.version).toBe(4);
@@ -119,7 +117,7 @@ describe('change capture (migration 0003)', () => {
 
   it('versions keep growing across a soft delete, an outside restore and a hard delete', async () => {
     const id = newId();
-    await repository.create(id, fields);
+    await repository.create(id, fields());
     await repository.softDelete(id);
     await db.sql.query('UPDATE personnel SET deleted_at = NULL WHERE id = $1', [id]);
     await db.sql.query('DELETE FROM personnel WHERE id = $1', [id]);
@@ -147,8 +145,8 @@ describe('change capture (migration 0003)', () => {
 
   it('serialises a re-create behind a concurrent hard delete of the same id (the new version still wins)', async () => {
     const id = newId();
-    await repository.create(id, fields);
-    await repository.update(id, fields);
+    await repository.create(id, fields());
+    await repository.update(id, fields());
     // The delete holds its transaction open while the re-create starts; the insert waits for it.
     let release: () => void = () => {};
     const held = new Promise<void>((resolve) => {
@@ -159,7 +157,7 @@ describe('change capture (migration 0003)', () => {
       await held;
     });
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const creating = repository.create(id, { ...fields, fullName: 'Successor' }).catch((e: unknown) => e);
+    const creating = repository.create(id, { ...fields(), fullName: 'Successor' }).catch((e: unknown) => e);
     await new Promise((resolve) => setTimeout(resolve, 100));
     release();
     await deleting;
@@ -194,7 +192,7 @@ describe('migration 0003 on a database that already has data', () => {
 
     expect(applied).toEqual(migrations.slice(2).map((m) => m.id));
     expect((await repo.getById('live'))?.version).toBe(7);
-    expect((await repo.update('live', fields)).profile.version).toBe(8);
-    expect((await repo.create('gone', fields)).profile.version).toBe(6);
+    expect((await repo.update('live', fields())).profile.version).toBe(8);
+    expect((await repo.create('gone', fields())).profile.version).toBe(6);
   });
 });

@@ -5,16 +5,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ApiEvent, ApiHandler } from '../functions/commons/route.js';
+import type { ApiHandler } from '../functions/commons/route.js';
 import { createHandler as getUser } from '../functions/getUser.js';
 import type { ProfileFields } from '../shared/profile/schemas.js';
 import { createRedisClient } from '../shared/redis/client.js';
 import { isAuthFailure, rebuildOnAuthFailure } from '../shared/redis/rebuildOnAuthFailure.js';
+import { apiEvent } from './support/apiEvents.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;
 let get: ApiHandler;
-let n = 0;
 
 const PROFILE: ProfileFields = {
   fullName: 'Ngo Bassa Marie',
@@ -24,27 +24,7 @@ const PROFILE: ProfileFields = {
 };
 
 function read(id: string): Promise<{ statusCode: number; headers?: Record<string, unknown> }> {
-  const event = {
-    version: '2.0',
-    routeKey: 'GET /users/{id}',
-    rawPath: `/users/${id}`,
-    rawQueryString: '',
-    headers: {},
-    pathParameters: { id },
-    isBase64Encoded: false,
-    requestContext: {
-      http: {
-        method: 'GET',
-        path: `/users/${id}`,
-        protocol: 'HTTP/1.1',
-        sourceIp: '127.0.0.1',
-        userAgent: 't',
-      },
-      requestId: `rot${n++}`,
-      authorizer: { jwt: { claims: { sub: 'c' }, scopes: ['users.read'] } },
-    },
-  };
-  return get(event as unknown as ApiEvent);
+  return get(apiEvent({ route: '/users/{id}', id, scopes: ['users.read'] }));
 }
 
 const newToken = () => randomBytes(16).toString('hex');

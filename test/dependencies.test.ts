@@ -3,10 +3,10 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Env, loadConfig } from '../functions/commons/config.js';
 import { buildDependencies, type Dependencies } from '../functions/commons/dependencies.js';
-import type { ApiEvent } from '../functions/commons/route.js';
 import { createHandler as getCacheStats } from '../functions/getCacheStats.js';
 import { createHandler as getUser } from '../functions/getUser.js';
 import { ConfigError } from '../shared/errors.js';
+import { apiEvent } from './support/apiEvents.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 let t: TestRedis;
@@ -39,29 +39,15 @@ async function build(env: Env): Promise<Dependencies> {
   return deps;
 }
 
-/** An API Gateway (payload 2.0) GET with the read scope, as the JWT authorizer passes it on. */
-function getEvent(path: string, pathParameters?: Record<string, string>): ApiEvent {
-  return {
-    version: '2.0',
-    routeKey: `GET ${path}`,
-    rawPath: path,
-    rawQueryString: '',
-    headers: {},
-    isBase64Encoded: false,
-    ...(pathParameters && { pathParameters }),
-    requestContext: {
-      http: { method: 'GET', path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'vitest' },
-      requestId: 'req-dependencies',
-      authorizer: { jwt: { claims: { sub: 'test', scope: 'users.read' }, scopes: null } },
-    },
-  } as unknown as ApiEvent;
-}
+/** A GET with the read scope in the token's `scope` claim, as the JWT authorizer passes it on. */
+const readEvent = (route: string, id?: string) =>
+  apiEvent({ route, ...(id !== undefined && { id }), scopes: null, scopeClaim: 'users.read' });
 
 describe('buildDependencies()', () => {
   it('builds without any PostgreSQL setting, and GET /cache/stats answers from Redis alone', async () => {
     const deps = await build(redisEnv);
 
-    const res = await getCacheStats(deps)(getEvent('/cache/stats'));
+    const res = await getCacheStats(deps)(readEvent('/cache/stats'));
 
     expect(res.statusCode).toBe(200);
     expect(JSON.parse(res.body as string)).toHaveProperty('hitRate');
@@ -80,7 +66,7 @@ describe('buildDependencies()', () => {
   it('answers 503 SERVICE_UNAVAILABLE on a route that reaches PostgreSQL without its settings', async () => {
     const deps = await build(redisEnv);
 
-    const res = await getUser(deps)(getEvent('/users/u-missing-db', { id: 'u-missing-db' }));
+    const res = await getUser(deps)(readEvent('/users/{id}', 'u-missing-db'));
 
     expect(res.statusCode).toBe(503);
     expect(JSON.parse(res.body as string).error.code).toBe('SERVICE_UNAVAILABLE');

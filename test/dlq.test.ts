@@ -10,12 +10,12 @@ import { createHandler as poller, pollerDeps } from '../functions/streamPoller.j
 import { type FailureQueuePort, type QueueMessage, QueueRedrive } from '../local/dlqQueue.js';
 import { StreamRedrive } from '../local/dlqStream.js';
 import { deadLetterFields } from '../shared/stream/entries.js';
+import { fields } from './support/fixtures.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;
 let redrive: StreamRedrive;
 let n = 0;
-const fields = { fullName: 'Essomba Luc', avatar: '', matricule: 'D-9', ministere: 'MINTP' };
 
 /** An event as our publisher writes it. */
 function event(userId: string, version: number, fullName: string): Record<string, string> {
@@ -24,7 +24,7 @@ function event(userId: string, version: number, fullName: string): Record<string
     userId,
     version: String(version),
     occurredAt: String(Date.now()),
-    payload: JSON.stringify({ ...fields, fullName, updatedAt: Date.now() }),
+    payload: JSON.stringify({ ...fields(), fullName, updatedAt: Date.now() }),
     eventId: `e${n++}`,
   };
 }
@@ -78,8 +78,8 @@ describe('stream redrive (events:users:dead)', () => {
 
   it('replays an entry into the events stream, removes the dead copy, and the poller applies it', async () => {
     const id = 'dlreplay1';
-    await s.repository.create(id, fields);
-    const { profile } = await s.repository.update(id, { ...fields, fullName: 'Replayed' });
+    await s.repository.create(id, fields());
+    const { profile } = await s.repository.update(id, { ...fields(), fullName: 'Replayed' });
     const original = event(id, profile.version, 'Replayed');
     const dead = await deadLetter(original);
     const before = await s.redis.redis.exec<number>(['XLEN', s.stream]);
@@ -113,8 +113,8 @@ describe('stream redrive (events:users:dead)', () => {
 
   it('is fenced: a replayed old event never overwrites a newer cached profile', async () => {
     const id = 'dlfence1';
-    await s.repository.create(id, fields);
-    const { profile } = await s.repository.update(id, { ...fields, fullName: 'Newest' });
+    await s.repository.create(id, fields());
+    const { profile } = await s.repository.update(id, { ...fields(), fullName: 'Newest' });
     await s.cache.set(profile);
     const dead = await deadLetter(event(id, 1, 'Old'));
     expect((await redrive.replay([dead]))[0]?.status).toBe('replayed');

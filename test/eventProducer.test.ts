@@ -10,17 +10,16 @@ import { StreamConsumer } from '../shared/stream/consumer.js';
 import { EventProducer, type ProfileChange } from '../shared/stream/eventProducer.js';
 import { parseStreamEntry } from '../shared/stream/events.js';
 import { fakeTime } from './support/fakeTime.js';
+import { fields, newId } from './support/fixtures.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;
 let n = 0;
-const newId = () => `pr${Date.now().toString(36)}${(n++).toString(36)}`;
 const newStream = () => s.redis.key('events', `producer-${n++}`);
-const fields = { fullName: 'Ngo Bassa Claire', avatar: '', matricule: 'C-0042', ministere: 'MINESEC' };
 
 /** What another service does: a row created, then changed by plain SQL; returns the committed profile. */
 async function changedElsewhere(userId: string, fullName: string): Promise<UserProfile> {
-  await s.repository.create(userId, fields);
+  await s.repository.create(userId, fields());
   await s.db.sql.query(
     'UPDATE personnel SET full_name = $2, version = version + 1, updated_at = now() WHERE id = $1',
     [userId, fullName],
@@ -90,7 +89,7 @@ describe('EventProducer', () => {
     it('XADDs a delete that leaves a tombstone at its version', async () => {
       const stream = newStream();
       const userId = newId();
-      await s.repository.create(userId, fields);
+      await s.repository.create(userId, fields());
       const producer = new EventProducer({ redis: s.redis.redis, stream });
 
       await producer.publish({ type: 'user.profile.deleted', userId, version: 2 });
@@ -105,7 +104,7 @@ describe('EventProducer', () => {
     it('sends versions the fence orders: an older one published late is stale', async () => {
       const stream = newStream();
       const v2 = await changedElsewhere(newId(), 'Second Name');
-      const v1 = { ...v2, fullName: fields.fullName, version: 1 };
+      const v1 = { ...v2, fullName: fields().fullName, version: 1 };
       const producer = new EventProducer({ redis: s.redis.redis, stream });
 
       await producer.publishMany([
@@ -135,7 +134,7 @@ describe('EventProducer', () => {
 
   describe('validation', () => {
     const valid = (): UserProfile => ({
-      ...fields,
+      ...fields(),
       userId: newId(),
       version: 3,
       updatedAt: 1_764_000_000_000,
@@ -196,7 +195,7 @@ describe('EventProducer', () => {
 
   it('throws UserCacheError when Redis is unavailable', async () => {
     const producer = new EventProducer({ redis: s.redis.redis, stream: newStream() });
-    const profile = { ...fields, userId: newId(), version: 1, updatedAt: 0 };
+    const profile = { ...fields(), userId: newId(), version: 1, updatedAt: 0 };
     s.redis.gateway.setFaults({ mode: 'http503' });
     await expect(producer.publish({ type: 'user.profile.created', profile })).rejects.toBeInstanceOf(
       UserCacheError,

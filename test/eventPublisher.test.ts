@@ -3,16 +3,14 @@ import type { OutboxEvent } from '../shared/db/profileRepository.js';
 import { UserCacheError } from '../shared/errors.js';
 import { EventPublisher } from '../shared/stream/eventPublisher.js';
 import { parseStreamEntry } from '../shared/stream/events.js';
+import { fields, newId } from './support/fixtures.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;
-let n = 0;
-const newId = () => `ep${Date.now().toString(36)}${(n++).toString(36)}`;
-const fields = { fullName: 'Essomba Marie', avatar: '', matricule: '0042', ministere: 'MINFI' };
 
 /** Creates a profile in PostgreSQL and returns its (unpublished) outbox event. */
 async function created(): Promise<OutboxEvent> {
-  return (await s.repository.create(newId(), fields)).event;
+  return (await s.repository.create(newId(), fields())).event;
 }
 
 async function published(outboxId: string): Promise<string | null> {

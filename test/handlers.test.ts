@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHandler as batchGetUsers } from '../functions/batchGetUsers.js';
 import { lazyRoute } from '../functions/commons/lazy.js';
-import type { ApiDeps, ApiEvent, ApiHandler } from '../functions/commons/route.js';
+import type { ApiDeps, ApiHandler } from '../functions/commons/route.js';
 import { createHandler as createUser } from '../functions/createUser.js';
 import { createHandler as deleteUser } from '../functions/deleteUser.js';
 import { createHandler as getCacheStats } from '../functions/getCacheStats.js';
@@ -12,83 +12,15 @@ import { createHandler as getUser } from '../functions/getUser.js';
 import { createHandler as putUser } from '../functions/putUser.js';
 import { ConfigError } from '../shared/errors.js';
 import { LIMITS, type ProfileFields } from '../shared/profile/schemas.js';
+import { type ApiEventInput, apiEvent, bodyOf } from './support/apiEvents.js';
+import { bodyFields, fields, newId } from './support/fixtures.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;
 let h: Record<'get' | 'batch' | 'put' | 'create' | 'remove' | 'stats', ApiHandler>;
-let n = 0;
-const newId = () => `hd${Date.now().toString(36)}${(n++).toString(36)}`;
 
 const READ = ['users.read'];
 const WRITE = ['users.write'];
-
-const fields = (overrides: Partial<Record<keyof ProfileFields, unknown>> = {}) => ({
-  fullName: 'Mbarga Atangana Paul',
-  avatar: '',
-  matricule: 'M-2024/17',
-  ministere: 'MINESUP',
-  ...overrides,
-});
-
-interface EventInput {
-  method?: string;
-  id?: string;
-  query?: Record<string, string>;
-  body?: unknown;
-  /** Send `body` exactly as given (a string), without JSON encoding. */
-  rawBody?: string;
-  base64?: boolean;
-  headers?: Record<string, string>;
-  /** `jwt.scopes`; `null` as API Gateway sends when the token has none. */
-  scopes?: string[] | null;
-  /** The space-separated `scope` claim. */
-  scopeClaim?: string;
-  /** No authorizer at all (a route wired without one). */
-  anonymous?: boolean;
-}
-
-/** A hand-built API Gateway HTTP API (payload 2.0) event with a JWT authorizer. */
-function event(input: EventInput): ApiEvent {
-  const text = input.rawBody ?? (input.body === undefined ? undefined : JSON.stringify(input.body));
-  const body = text !== undefined && input.base64 ? Buffer.from(text, 'utf8').toString('base64') : text;
-  const claims: Record<string, string> = { sub: 'client-1', iss: 'https://auth.ngomna.cm' };
-  if (input.scopeClaim !== undefined) claims.scope = input.scopeClaim;
-  const e = {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: '/',
-    rawQueryString: '',
-    headers: { 'content-type': 'application/json', ...input.headers },
-    ...(input.query ? { queryStringParameters: input.query } : {}),
-    ...(input.id !== undefined ? { pathParameters: { id: input.id } } : {}),
-    ...(body !== undefined ? { body } : {}),
-    isBase64Encoded: input.base64 ?? false,
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'test',
-      domainName: 'api.test',
-      domainPrefix: 'api',
-      http: {
-        method: input.method ?? 'GET',
-        path: '/',
-        protocol: 'HTTP/1.1',
-        sourceIp: '127.0.0.1',
-        userAgent: 'vitest',
-      },
-      requestId: `r${n++}`,
-      routeKey: '$default',
-      stage: '$default',
-      time: '',
-      timeEpoch: 0,
-      ...(input.anonymous
-        ? {}
-        : { authorizer: { jwt: { claims, scopes: input.scopes === undefined ? null : input.scopes } } }),
-    },
-  };
-  return e as unknown as ApiEvent;
-}
-
-const bodyOf = (r: { body?: string }) => JSON.parse(r.body ?? 'null');
 
 /** Everything a write could change, to prove a refused request changed nothing. */
 async function dbSnapshot(): Promise<string> {
@@ -110,7 +42,7 @@ function handlers(deps: ApiDeps) {
 
 async function seed(overrides: Partial<ProfileFields> = {}): Promise<string> {
   const id = newId();
-  await s.repository.create(id, { ...fields(), ...overrides } as ProfileFields);
+  await s.repository.create(id, fields(overrides));
   return id;
 }
 
@@ -143,60 +75,60 @@ describe('API handlers', () => {
   describe('GET /users/{id}', () => {
     it('returns the profile with exactly its seven fields, an ETag and no-store', async () => {
       const id = await seed();
-      const res = await h.get(event({ id, scopes: READ }));
+      const res = await h.get(apiEvent({ id, scopes: READ }));
       expect(res.statusCode).toBe(200);
-      expect(bodyOf(res)).toEqual({ userId: id, ...fields(), updatedAt: expect.any(Number), version: 1 });
+      expect(bodyOf(res)).toEqual({ userId: id, ...bodyFields(), updatedAt: expect.any(Number), version: 1 });
       expect(res.headers).toMatchObject({ etag: '"1"', 'cache-control': 'no-store', 'x-cache': 'MISS' });
       expect(res.headers['content-type']).toMatch(/^application\/json/);
-      expect((await h.get(event({ id, scopes: READ }))).headers['x-cache']).toBe('HIT');
+      expect((await h.get(apiEvent({ id, scopes: READ }))).headers['x-cache']).toBe('HIT');
     });
 
     it('returns 404 USER_NOT_FOUND for an unknown id and for a deleted one', async () => {
-      const unknown = await h.get(event({ id: newId(), scopes: READ }));
+      const unknown = await h.get(apiEvent({ id: newId(), scopes: READ }));
       expect(unknown.statusCode).toBe(404);
       expect(bodyOf(unknown)).toEqual({
         error: { code: 'USER_NOT_FOUND', message: expect.any(String), details: expect.any(Object) },
       });
       const id = await seed();
       await s.repository.softDelete(id);
-      expect((await h.get(event({ id, scopes: READ }))).statusCode).toBe(404);
+      expect((await h.get(apiEvent({ id, scopes: READ }))).statusCode).toBe(404);
     });
 
     it.each(BAD_IDS)('returns 400 INVALID_USER_ID for an id with %s', async (_what, id) => {
-      const res = await h.get(event({ id, scopes: READ }));
+      const res = await h.get(apiEvent({ id, scopes: READ }));
       expect(res.statusCode).toBe(400);
       expect(bodyOf(res).error.code).toBe('INVALID_USER_ID');
     });
 
     it('returns 400 when the path parameter is missing', async () => {
-      expect((await h.get(event({ scopes: READ }))).statusCode).toBe(400);
+      expect((await h.get(apiEvent({ scopes: READ }))).statusCode).toBe(400);
     });
 
     it('returns 401 without authorizer claims', async () => {
-      const res = await h.get(event({ id: newId(), anonymous: true }));
+      const res = await h.get(apiEvent({ id: newId(), anonymous: true }));
       expect(res.statusCode).toBe(401);
       expect(bodyOf(res).error.code).toBe('UNAUTHORIZED');
       expect(res.headers['www-authenticate']).toBe('Bearer');
     });
 
     it('returns 403 when the token lacks the read scope', async () => {
-      const res = await h.get(event({ id: newId(), scopes: WRITE }));
+      const res = await h.get(apiEvent({ id: newId(), scopes: WRITE }));
       expect(res.statusCode).toBe(403);
       expect(bodyOf(res).error).toMatchObject({
         code: 'FORBIDDEN',
         details: { requiredScope: 'users.read' },
       });
-      expect((await h.get(event({ id: newId(), scopes: null }))).statusCode).toBe(403);
+      expect((await h.get(apiEvent({ id: newId(), scopes: null }))).statusCode).toBe(403);
     });
 
     it('accepts the scope from the space-separated scope claim', async () => {
       const id = await seed();
-      const res = await h.get(event({ id, scopes: null, scopeClaim: 'openid users.read' }));
+      const res = await h.get(apiEvent({ id, scopes: null, scopeClaim: 'openid users.read' }));
       expect(res.statusCode).toBe(200);
     });
 
     it('returns 405 with Allow for another method', async () => {
-      const res = await h.get(event({ method: 'POST', id: newId(), scopes: READ }));
+      const res = await h.get(apiEvent({ method: 'POST', id: newId(), scopes: READ }));
       expect(res.statusCode).toBe(405);
       expect(res.headers.allow).toBe('GET');
       expect(bodyOf(res).error.code).toBe('METHOD_NOT_ALLOWED');
@@ -206,7 +138,7 @@ describe('API handlers', () => {
       s.sql.before = () => {
         throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' });
       };
-      const res = await h.get(event({ id: newId(), scopes: READ }));
+      const res = await h.get(apiEvent({ id: newId(), scopes: READ }));
       expect(res.statusCode).toBe(503);
       expect(bodyOf(res).error).toEqual({
         code: 'DATABASE_UNAVAILABLE',
@@ -227,7 +159,7 @@ describe('API handlers', () => {
           },
         },
       });
-      const res = await broken(event({ id: newId(), scopes: READ }));
+      const res = await broken(apiEvent({ id: newId(), scopes: READ }));
       expect(res.statusCode).toBe(500);
       expect(bodyOf(res)).toEqual({
         error: { code: 'INTERNAL_ERROR', message: 'internal error', details: {} },
@@ -239,7 +171,7 @@ describe('API handlers', () => {
 
     it('records Latency and cache metrics and publishes them once per request', async () => {
       const id = await seed();
-      await h.get(event({ id, scopes: READ }));
+      await h.get(apiEvent({ id, scopes: READ }));
       const names = s.metrics.added.map((m) => m.name);
       expect(names).toEqual(expect.arrayContaining(['Latency', 'CacheMiss']));
       expect(s.metrics.added.find((m) => m.name === 'CacheMiss')?.value).toBe(1);
@@ -253,9 +185,9 @@ describe('API handlers', () => {
         logger: { ...s.logger, debug: () => void debugCalls++, isDebugEnabled: () => false },
       });
       const id = await seed();
-      await quiet(event({ id, scopes: READ }));
+      await quiet(apiEvent({ id, scopes: READ }));
       s.metrics.added.length = 0;
-      const res = await quiet(event({ id, scopes: READ }));
+      const res = await quiet(apiEvent({ id, scopes: READ }));
       expect(res.headers?.['x-cache']).toBe('HIT');
       expect(s.metrics.added.map((m) => m.name).sort()).toEqual(['CacheHit', 'Latency']);
       expect(debugCalls).toBe(0);
@@ -266,13 +198,13 @@ describe('API handlers', () => {
     it('returns users in request order (deduplicated) and the ids not found', async () => {
       const [a, b] = [await seed({ matricule: 'A1' }), await seed({ matricule: 'B1' })];
       const missing = newId();
-      const res = await h.batch(event({ query: { ids: `${b},${missing},${a},${b}` }, scopes: READ }));
+      const res = await h.batch(apiEvent({ query: { ids: `${b},${missing},${a},${b}` }, scopes: READ }));
       expect(res.statusCode).toBe(200);
       const body = bodyOf(res);
       expect(body.users.map((u: { userId: string }) => u.userId)).toEqual([b, a]);
       expect(body.users[0]).toEqual({
         userId: b,
-        ...fields({ matricule: 'B1' }),
+        ...bodyFields({ matricule: 'B1' }),
         updatedAt: expect.any(Number),
         version: 1,
       });
@@ -282,11 +214,11 @@ describe('API handlers', () => {
     it('accepts exactly 100 distinct ids and refuses 101 with BATCH_TOO_LARGE', async () => {
       const ids = Array.from({ length: LIMITS.httpBatchMax + 1 }, (_, i) => `bulk${i}`);
       const ok = await h.batch(
-        event({ query: { ids: [...ids.slice(0, 100), 'bulk0'].join(',') }, scopes: READ }),
+        apiEvent({ query: { ids: [...ids.slice(0, 100), 'bulk0'].join(',') }, scopes: READ }),
       );
       expect(ok.statusCode).toBe(200);
       expect(bodyOf(ok).notFound).toHaveLength(100);
-      const tooMany = await h.batch(event({ query: { ids: ids.join(',') }, scopes: READ }));
+      const tooMany = await h.batch(apiEvent({ query: { ids: ids.join(',') }, scopes: READ }));
       expect(tooMany.statusCode).toBe(400);
       expect(bodyOf(tooMany).error).toMatchObject({
         code: 'BATCH_TOO_LARGE',
@@ -301,13 +233,15 @@ describe('API handlers', () => {
       ['a malformed id', 'a,b:c', 'INVALID_USER_ID'],
       ['a newline', 'a,b\nc', 'INVALID_USER_ID'],
     ])('returns 400 for %s', async (_what, ids, code) => {
-      const res = await h.batch(event({ query: ids === undefined ? { other: '1' } : { ids }, scopes: READ }));
+      const res = await h.batch(
+        apiEvent({ query: ids === undefined ? { other: '1' } : { ids }, scopes: READ }),
+      );
       expect(res.statusCode).toBe(400);
       expect(bodyOf(res).error.code).toBe(code);
     });
 
     it('returns 403 without the read scope', async () => {
-      expect((await h.batch(event({ query: { ids: 'a' }, scopes: WRITE }))).statusCode).toBe(403);
+      expect((await h.batch(apiEvent({ query: { ids: 'a' }, scopes: WRITE }))).statusCode).toBe(403);
     });
   });
 
@@ -315,7 +249,7 @@ describe('API handlers', () => {
     it('updates PostgreSQL and the cache and returns the new version as ETag', async () => {
       const id = await seed();
       const res = await h.put(
-        event({ method: 'PUT', id, body: fields({ fullName: 'Nouveau Nom' }), scopes: WRITE }),
+        apiEvent({ method: 'PUT', id, body: bodyFields({ fullName: 'Nouveau Nom' }), scopes: WRITE }),
       );
       expect(res.statusCode).toBe(200);
       expect(bodyOf(res)).toMatchObject({ userId: id, fullName: 'Nouveau Nom', version: 2 });
@@ -330,11 +264,11 @@ describe('API handlers', () => {
     ])('honours If-Match in %s', async (_what, ifMatch) => {
       const id = await seed();
       const ok = await h.put(
-        event({ method: 'PUT', id, body: fields(), headers: { 'if-match': ifMatch }, scopes: WRITE }),
+        apiEvent({ method: 'PUT', id, body: bodyFields(), headers: { 'if-match': ifMatch }, scopes: WRITE }),
       );
       expect(ok.statusCode).toBe(200);
       const stale = await h.put(
-        event({ method: 'PUT', id, body: fields(), headers: { 'If-Match': ifMatch }, scopes: WRITE }),
+        apiEvent({ method: 'PUT', id, body: bodyFields(), headers: { 'If-Match': ifMatch }, scopes: WRITE }),
       );
       expect(stale.statusCode).toBe(412);
       expect(bodyOf(stale).error).toMatchObject({ code: 'VERSION_MISMATCH', details: { current: 2 } });
@@ -346,7 +280,13 @@ describe('API handlers', () => {
         const id = await seed();
         const before = await dbSnapshot();
         const res = await h.put(
-          event({ method: 'PUT', id, body: fields(), headers: { 'if-match': ifMatch }, scopes: WRITE }),
+          apiEvent({
+            method: 'PUT',
+            id,
+            body: bodyFields(),
+            headers: { 'if-match': ifMatch },
+            scopes: WRITE,
+          }),
         );
         expect(res.statusCode).toBe(400);
         expect(bodyOf(res).error.code).toBe('INVALID_VERSION');
@@ -357,24 +297,24 @@ describe('API handlers', () => {
     it('treats If-Match * as unconditional', async () => {
       const id = await seed();
       const res = await h.put(
-        event({ method: 'PUT', id, body: fields(), headers: { 'if-match': '*' }, scopes: WRITE }),
+        apiEvent({ method: 'PUT', id, body: bodyFields(), headers: { 'if-match': '*' }, scopes: WRITE }),
       );
       expect(res.statusCode).toBe(200);
     });
 
     it('returns 404 for an unknown id', async () => {
       expect(
-        (await h.put(event({ method: 'PUT', id: newId(), body: fields(), scopes: WRITE }))).statusCode,
+        (await h.put(apiEvent({ method: 'PUT', id: newId(), body: bodyFields(), scopes: WRITE }))).statusCode,
       ).toBe(404);
     });
 
     it('accepts a base64-encoded JSON body', async () => {
       const id = await seed();
       const res = await h.put(
-        event({
+        apiEvent({
           method: 'PUT',
           id,
-          body: fields({ fullName: 'Base Soixante' }),
+          body: bodyFields({ fullName: 'Base Soixante' }),
           base64: true,
           scopes: WRITE,
         }),
@@ -383,37 +323,41 @@ describe('API handlers', () => {
       expect(bodyOf(res).fullName).toBe('Base Soixante');
     });
 
-    const badBodies: Array<[string, Partial<EventInput>, string]> = [
+    const badBodies: Array<[string, Partial<ApiEventInput>, string]> = [
       ['no body', {}, 'INVALID_BODY'],
       ['malformed JSON', { rawBody: '{"fullName": ' }, 'INVALID_BODY'],
-      ['a JSON array', { body: [fields()] }, 'INVALID_BODY'],
+      ['a JSON array', { body: [bodyFields()] }, 'INVALID_BODY'],
       ['a JSON string', { body: 'hello' }, 'INVALID_BODY'],
-      ['an unknown field', { body: { ...fields(), role: 'admin' } }, 'INVALID_PROFILE'],
+      ['an unknown field', { body: { ...bodyFields(), role: 'admin' } }, 'INVALID_PROFILE'],
       [
         'a __proto__ field',
-        { rawBody: `{"__proto__":{"x":1},${JSON.stringify(fields()).slice(1)}` },
+        { rawBody: `{"__proto__":{"x":1},${JSON.stringify(bodyFields()).slice(1)}` },
         'INVALID_PROFILE',
       ],
       ['a missing field', { body: { fullName: 'A', avatar: '', matricule: 'M1' } }, 'INVALID_PROFILE'],
-      ['a number for fullName', { body: fields({ fullName: 42 }) }, 'INVALID_PROFILE'],
-      ['null for avatar', { body: fields({ avatar: null }) }, 'INVALID_PROFILE'],
-      ['an over-long fullName', { body: fields({ fullName: 'x'.repeat(201) }) }, 'INVALID_PROFILE'],
-      ['an over-long matricule', { body: fields({ matricule: '1'.repeat(33) }) }, 'INVALID_PROFILE'],
-      ['a control character', { body: fields({ fullName: 'A\u0000B' }) }, 'INVALID_PROFILE'],
-      ['a javascript: avatar', { body: fields({ avatar: 'javascript:alert(1)' }) }, 'INVALID_PROFILE'],
-      ['a NUL inside the avatar URL', { body: fields({ avatar: 'https://a\u0000b' }) }, 'INVALID_PROFILE'],
+      ['a number for fullName', { body: bodyFields({ fullName: 42 }) }, 'INVALID_PROFILE'],
+      ['null for avatar', { body: bodyFields({ avatar: null }) }, 'INVALID_PROFILE'],
+      ['an over-long fullName', { body: bodyFields({ fullName: 'x'.repeat(201) }) }, 'INVALID_PROFILE'],
+      ['an over-long matricule', { body: bodyFields({ matricule: '1'.repeat(33) }) }, 'INVALID_PROFILE'],
+      ['a control character', { body: bodyFields({ fullName: 'A\u0000B' }) }, 'INVALID_PROFILE'],
+      ['a javascript: avatar', { body: bodyFields({ avatar: 'javascript:alert(1)' }) }, 'INVALID_PROFILE'],
       [
-        'a control character in the avatar URL',
-        { body: fields({ avatar: 'https://a\u0001b' }) },
+        'a NUL inside the avatar URL',
+        { body: bodyFields({ avatar: 'https://a\u0000b' }) },
         'INVALID_PROFILE',
       ],
-      ['a lower-case ministere', { body: fields({ ministere: 'minfop' }) }, 'INVALID_PROFILE'],
+      [
+        'a control character in the avatar URL',
+        { body: bodyFields({ avatar: 'https://a\u0001b' }) },
+        'INVALID_PROFILE',
+      ],
+      ['a lower-case ministere', { body: bodyFields({ ministere: 'minfop' }) }, 'INVALID_PROFILE'],
     ];
 
     it.each(badBodies)('returns 400 for %s and changes nothing', async (_what, input, code) => {
       const id = await seed();
       const before = await dbSnapshot();
-      const res = await h.put(event({ method: 'PUT', id, scopes: WRITE, ...input }));
+      const res = await h.put(apiEvent({ method: 'PUT', id, scopes: WRITE, ...input }));
       expect(res.statusCode).toBe(400);
       expect(bodyOf(res).error.code).toBe(code);
       expect(await dbSnapshot()).toBe(before);
@@ -421,7 +365,7 @@ describe('API handlers', () => {
 
     it('returns 400 for invalid UTF-8 inside a base64 body', async () => {
       const id = await seed();
-      const e = event({ method: 'PUT', id, scopes: WRITE });
+      const e = apiEvent({ method: 'PUT', id, scopes: WRITE });
       Object.assign(e, {
         body: Buffer.from([0x7b, 0xc3, 0x28, 0x7d]).toString('base64'),
         isBase64Encoded: true,
@@ -434,7 +378,7 @@ describe('API handlers', () => {
     it('lists field paths in the 400 details, never the values', async () => {
       const id = await seed();
       const res = await h.put(
-        event({ method: 'PUT', id, body: fields({ fullName: 'x'.repeat(300) }), scopes: WRITE }),
+        apiEvent({ method: 'PUT', id, body: bodyFields({ fullName: 'x'.repeat(300) }), scopes: WRITE }),
       );
       expect(bodyOf(res).error.details.issues).toEqual([{ path: 'fullName', message: expect.any(String) }]);
       expect(res.body).not.toContain('xxxxxxxxxx');
@@ -446,8 +390,8 @@ describe('API handlers', () => {
     ])('returns 413 PAYLOAD_TOO_LARGE for a %s body over 16 KiB', async (_what, base64) => {
       const id = await seed();
       const before = await dbSnapshot();
-      const big = { ...fields(), padding: 'x'.repeat(LIMITS.bodyMaxBytes) };
-      const res = await h.put(event({ method: 'PUT', id, body: big, base64, scopes: WRITE }));
+      const big = { ...bodyFields(), padding: 'x'.repeat(LIMITS.bodyMaxBytes) };
+      const res = await h.put(apiEvent({ method: 'PUT', id, body: big, base64, scopes: WRITE }));
       expect(res.statusCode).toBe(413);
       expect(bodyOf(res).error.code).toBe('PAYLOAD_TOO_LARGE');
       expect(await dbSnapshot()).toBe(before);
@@ -456,10 +400,10 @@ describe('API handlers', () => {
     it('returns 415 for a non-JSON content type', async () => {
       const id = await seed();
       const res = await h.put(
-        event({
+        apiEvent({
           method: 'PUT',
           id,
-          body: fields(),
+          body: bodyFields(),
           headers: { 'content-type': 'text/plain' },
           scopes: WRITE,
         }),
@@ -471,7 +415,7 @@ describe('API handlers', () => {
       const id = await seed();
       const before = await dbSnapshot();
       const res = await h.put(
-        event({ method: 'PUT', id, body: fields({ fullName: 'Pirate' }), scopes: READ }),
+        apiEvent({ method: 'PUT', id, body: bodyFields({ fullName: 'Pirate' }), scopes: READ }),
       );
       expect(res.statusCode).toBe(403);
       expect(await dbSnapshot()).toBe(before);
@@ -481,14 +425,14 @@ describe('API handlers', () => {
       const id = await seed();
       const before = await dbSnapshot();
       const res = await h.put(
-        event({ method: 'PUT', id, body: fields({ fullName: 'Pirate' }), anonymous: true }),
+        apiEvent({ method: 'PUT', id, body: bodyFields({ fullName: 'Pirate' }), anonymous: true }),
       );
       expect(res.statusCode).toBe(401);
       expect(await dbSnapshot()).toBe(before);
     });
 
     it.each(BAD_IDS)('returns 400 for an id with %s', async (_what, id) => {
-      const res = await h.put(event({ method: 'PUT', id, body: fields(), scopes: WRITE }));
+      const res = await h.put(apiEvent({ method: 'PUT', id, body: bodyFields(), scopes: WRITE }));
       expect(res.statusCode).toBe(400);
     });
   });
@@ -496,15 +440,15 @@ describe('API handlers', () => {
   describe('POST /users', () => {
     it('creates the profile: 201 with Location and ETag', async () => {
       const id = newId();
-      const res = await h.create(event({ method: 'POST', body: { id, ...fields() }, scopes: WRITE }));
+      const res = await h.create(apiEvent({ method: 'POST', body: { id, ...bodyFields() }, scopes: WRITE }));
       expect(res.statusCode).toBe(201);
       expect(res.headers).toMatchObject({ location: `/users/${id}`, etag: '"1"' });
       expect(bodyOf(res)).toMatchObject({ userId: id, version: 1 });
-      expect((await h.get(event({ id, scopes: READ }))).headers['x-cache']).toBe('HIT');
+      expect((await h.get(apiEvent({ id, scopes: READ }))).headers['x-cache']).toBe('HIT');
     });
 
     it('generates an id when none is given', async () => {
-      const res = await h.create(event({ method: 'POST', body: fields(), scopes: WRITE }));
+      const res = await h.create(apiEvent({ method: 'POST', body: bodyFields(), scopes: WRITE }));
       expect(res.statusCode).toBe(201);
       const { userId } = bodyOf(res);
       expect(res.headers.location).toBe(`/users/${userId}`);
@@ -513,38 +457,40 @@ describe('API handlers', () => {
 
     it('returns 409 USER_EXISTS for an existing id', async () => {
       const id = await seed();
-      const res = await h.create(event({ method: 'POST', body: { id, ...fields() }, scopes: WRITE }));
+      const res = await h.create(apiEvent({ method: 'POST', body: { id, ...bodyFields() }, scopes: WRITE }));
       expect(res.statusCode).toBe(409);
       expect(bodyOf(res).error.code).toBe('USER_EXISTS');
     });
 
     it.each(BAD_IDS)('returns 400 for a body id with %s and creates nothing', async (_what, id) => {
       const before = await dbSnapshot();
-      const res = await h.create(event({ method: 'POST', body: { id, ...fields() }, scopes: WRITE }));
+      const res = await h.create(apiEvent({ method: 'POST', body: { id, ...bodyFields() }, scopes: WRITE }));
       expect(res.statusCode).toBe(400);
       expect(await dbSnapshot()).toBe(before);
     });
 
     it('returns 405 for GET', async () => {
-      expect((await h.create(event({ method: 'GET', scopes: WRITE }))).statusCode).toBe(405);
+      expect((await h.create(apiEvent({ method: 'GET', scopes: WRITE }))).statusCode).toBe(405);
     });
   });
 
   describe('DELETE /users/{id}', () => {
     it('soft-deletes: 204, then GET answers 404', async () => {
       const id = await seed();
-      const res = await h.remove(event({ method: 'DELETE', id, scopes: WRITE }));
+      const res = await h.remove(apiEvent({ method: 'DELETE', id, scopes: WRITE }));
       expect(res.statusCode).toBe(204);
       expect(res.body).toBeUndefined();
-      expect((await h.get(event({ id, scopes: READ }))).statusCode).toBe(404);
+      expect((await h.get(apiEvent({ id, scopes: READ }))).statusCode).toBe(404);
       expect((await s.repository.getById(id))?.deletedAt).not.toBeNull();
     });
 
     it('returns 404 for an unknown id and 412 for a stale If-Match', async () => {
-      expect((await h.remove(event({ method: 'DELETE', id: newId(), scopes: WRITE }))).statusCode).toBe(404);
+      expect((await h.remove(apiEvent({ method: 'DELETE', id: newId(), scopes: WRITE }))).statusCode).toBe(
+        404,
+      );
       const id = await seed();
       const stale = await h.remove(
-        event({ method: 'DELETE', id, headers: { 'if-match': '"3"' }, scopes: WRITE }),
+        apiEvent({ method: 'DELETE', id, headers: { 'if-match': '"3"' }, scopes: WRITE }),
       );
       expect(stale.statusCode).toBe(412);
       expect((await s.repository.getById(id))?.deletedAt).toBeNull();
@@ -552,7 +498,7 @@ describe('API handlers', () => {
 
     it('returns 403 with only the read scope', async () => {
       const id = await seed();
-      expect((await h.remove(event({ method: 'DELETE', id, scopes: READ }))).statusCode).toBe(403);
+      expect((await h.remove(apiEvent({ method: 'DELETE', id, scopes: READ }))).statusCode).toBe(403);
       expect((await s.repository.getById(id))?.deletedAt).toBeNull();
     });
   });
@@ -560,8 +506,8 @@ describe('API handlers', () => {
   describe('GET /cache/stats', () => {
     it('returns the shared counters with hitRate and dbFallbackShare', async () => {
       const id = await seed();
-      await h.get(event({ id, scopes: READ }));
-      const res = await h.stats(event({ scopes: READ }));
+      await h.get(apiEvent({ id, scopes: READ }));
+      const res = await h.stats(apiEvent({ scopes: READ }));
       expect(res.statusCode).toBe(200);
       const stats = bodyOf(res);
       expect(stats).toMatchObject({ hitRate: expect.any(Number), dbFallbackShare: expect.any(Number) });
@@ -571,7 +517,7 @@ describe('API handlers', () => {
     it('returns 503 when Redis is down', async () => {
       const stats = getCacheStats(s.build().deps);
       s.redis.gateway.setFaults({ mode: 'http503' });
-      const res = await stats(event({ scopes: READ }));
+      const res = await stats(apiEvent({ scopes: READ }));
       expect(res.statusCode).toBe(503);
       expect(bodyOf(res).error.code).toBe('CACHE_UNAVAILABLE');
     });
@@ -583,15 +529,16 @@ describe('API handlers', () => {
       s.redis.gateway.setFaults({ mode: 'http503' });
       const id = newId();
       expect(
-        (await down.create(event({ method: 'POST', body: { id, ...fields() }, scopes: WRITE }))).statusCode,
+        (await down.create(apiEvent({ method: 'POST', body: { id, ...bodyFields() }, scopes: WRITE })))
+          .statusCode,
       ).toBe(201);
-      expect((await down.get(event({ id, scopes: READ }))).statusCode).toBe(200);
+      expect((await down.get(apiEvent({ id, scopes: READ }))).statusCode).toBe(200);
       const put = await down.put(
-        event({ method: 'PUT', id, body: fields({ fullName: 'Hors Ligne' }), scopes: WRITE }),
+        apiEvent({ method: 'PUT', id, body: bodyFields({ fullName: 'Hors Ligne' }), scopes: WRITE }),
       );
       expect(bodyOf(put)).toMatchObject({ fullName: 'Hors Ligne', version: 2 });
-      expect((await down.batch(event({ query: { ids: id }, scopes: READ }))).statusCode).toBe(200);
-      expect((await down.remove(event({ method: 'DELETE', id, scopes: WRITE }))).statusCode).toBe(204);
+      expect((await down.batch(apiEvent({ query: { ids: id }, scopes: READ }))).statusCode).toBe(200);
+      expect((await down.remove(apiEvent({ method: 'DELETE', id, scopes: WRITE }))).statusCode).toBe(204);
     });
   });
 
@@ -639,12 +586,14 @@ describe('API handlers', () => {
           import('../functions/commons/dependencies.js'),
         ]);
       const id = newId();
-      const created = await create(event({ method: 'POST', body: { id, ...fields() }, scopes: WRITE }));
+      const created = await create(
+        apiEvent({ method: 'POST', body: { id, ...bodyFields() }, scopes: WRITE }),
+      );
       expect(created.statusCode).toBe(201);
-      const read = await get(event({ id, scopes: READ }));
+      const read = await get(apiEvent({ id, scopes: READ }));
       expect(read.statusCode).toBe(200);
       expect(read.headers['x-cache']).toBe('HIT');
-      expect((await stats(event({ scopes: READ }))).statusCode).toBe(200);
+      expect((await stats(apiEvent({ scopes: READ }))).statusCode).toBe(200);
       // The same clients for every handler module of this environment.
       expect(await getDependencies()).toBe(await getDependencies());
       expect((await getDependencies()).cache.keys.profile(id)).toBe(`${s.redis.keyPrefix}user:profile:${id}`);
@@ -668,7 +617,7 @@ describe('API handlers', () => {
             fc.array(fc.string()),
           ),
         )
-        .map(([key, value]) => JSON.stringify({ ...fields(), [key]: value })),
+        .map(([key, value]) => JSON.stringify({ ...bodyFields(), [key]: value })),
     );
 
     it('never answers 5xx and never changes PostgreSQL for bad ids', async () => {
@@ -676,7 +625,7 @@ describe('API handlers', () => {
       const before = await dbSnapshot();
       await fc.assert(
         fc.asyncProperty(badId, fc.constantFrom('get', 'put', 'remove', 'batch'), async (bad, route) => {
-          const input: EventInput =
+          const input: ApiEventInput =
             route === 'batch'
               ? {
                   query: {
@@ -687,10 +636,10 @@ describe('API handlers', () => {
               : {
                   id: bad,
                   method: { get: 'GET', put: 'PUT', remove: 'DELETE' }[route],
-                  body: fields(),
+                  body: bodyFields(),
                   scopes: [...READ, ...WRITE],
                 };
-          const res = await h[route as 'get'](event(input));
+          const res = await h[route as 'get'](apiEvent(input));
           expect(res.statusCode).toBe(400);
         }),
         { numRuns: 150 },
@@ -708,7 +657,7 @@ describe('API handlers', () => {
           fc.constantFrom('put', 'create'),
           async (raw, base64, route) => {
             const res = await h[route](
-              event({
+              apiEvent({
                 id: route === 'put' ? id : undefined,
                 method: route === 'put' ? 'PUT' : 'POST',
                 rawBody: raw,
@@ -738,7 +687,7 @@ describe('lazyRoute() (the Lambda entry points of the API)', () => {
     console.error = () => {};
     try {
       for (let i = 0; i < 2; i++) {
-        const res = await failing(event({ method: 'GET', id: 'u1', scopes: READ }));
+        const res = await failing(apiEvent({ method: 'GET', id: 'u1', scopes: READ }));
         expect(res.statusCode).toBe(503);
         expect(bodyOf(res).error.code).toBe('SERVICE_UNAVAILABLE');
         expect(JSON.stringify(res)).not.toContain('token');

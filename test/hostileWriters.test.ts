@@ -10,7 +10,6 @@ import { ConsistencyAuditor } from '../shared/audit/auditor.js';
 import { AGED_EVENT_MARGIN_MS, maxSafeEventAgeMs, TtlPolicy } from '../shared/cache/ttl.js';
 import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { silentLogger } from '../shared/ports.js';
-import type { ProfileFields } from '../shared/profile/schemas.js';
 import { ProfileService } from '../shared/profile/service.js';
 import { StreamConsumer, type StreamConsumerOptions } from '../shared/stream/consumer.js';
 import { EventPublisher } from '../shared/stream/eventPublisher.js';
@@ -18,6 +17,7 @@ import { toStreamFields } from '../shared/stream/events.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
 import { fakeTime } from './support/fakeTime.js';
+import { fields, newId } from './support/fixtures.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 const DAY_MS = 86_400_000;
@@ -27,15 +27,7 @@ let db: TestDb;
 let cache: UserCache;
 let repository: ProfileRepository;
 let n = 0;
-const newId = () => `h${Date.now().toString(36)}${(n++).toString(36)}`;
 const newStream = () => t.key('events', String(n++));
-const fields = (fullName: string): ProfileFields => ({
-  fullName,
-  avatar: '',
-  matricule: 'M-9',
-  ministere: 'MINSANTE',
-});
-
 async function xadd(stream: string, f: Record<string, string>): Promise<string> {
   return t.redis.exec<string>(['XADD', stream, '*', ...Object.entries(f).flat()]);
 }

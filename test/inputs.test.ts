@@ -12,24 +12,16 @@ import { createHandler as getUser } from '../functions/getUser.js';
 import { createHandler as putUser } from '../functions/putUser.js';
 import { LIMITS, type ProfileFields } from '../shared/profile/schemas.js';
 import { type ApiEventInput, apiEvent, bodyOf } from './support/apiEvents.js';
+import { bodyFields, fields, newId } from './support/fixtures.js';
 import { type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;
 let h: Record<'get' | 'batch' | 'put' | 'create' | 'remove', ApiHandler>;
 let n = 0;
-const newId = () => `in${Date.now().toString(36)}${(n++).toString(36)}`;
-
-const fields = (overrides: Partial<Record<keyof ProfileFields, unknown>> = {}) => ({
-  fullName: 'Mbarga Atangana Paul',
-  avatar: '',
-  matricule: 'M-2024/17',
-  ministere: 'MINESUP',
-  ...overrides,
-});
 
 async function seed(): Promise<string> {
   const id = newId();
-  await s.repository.create(id, fields() as ProfileFields);
+  await s.repository.create(id, fields());
   return id;
 }
 
@@ -44,7 +36,7 @@ async function dbSnapshot(): Promise<string> {
 }
 
 const put = (id: string, input: Partial<ApiEventInput> = {}) =>
-  h.put(apiEvent({ method: 'PUT', id, body: fields(), ...input }));
+  h.put(apiEvent({ method: 'PUT', id, body: bodyFields(), ...input }));
 const remove = (id: string, input: Partial<ApiEventInput> = {}) =>
   h.remove(apiEvent({ method: 'DELETE', id, ...input }));
 
@@ -74,9 +66,9 @@ describe('input validation (no 5xx from any input)', () => {
     ])('refuses one in %s with 400 naming the field, on PUT and POST', async (field, overrides) => {
       const id = await seed();
       const before = await dbSnapshot();
-      const updated = await put(id, { body: fields(overrides) });
+      const updated = await put(id, { body: bodyFields(overrides) });
       const created = await h.create(
-        apiEvent({ method: 'POST', body: { id: newId(), ...fields(overrides) } }),
+        apiEvent({ method: 'POST', body: { id: newId(), ...bodyFields(overrides) } }),
       );
       for (const res of [updated, created]) {
         expect(res.statusCode).toBe(400);
@@ -88,7 +80,7 @@ describe('input validation (no 5xx from any input)', () => {
 
     it('accepts a well-formed astral character (a surrogate pair) and stores it unchanged', async () => {
       const id = await seed();
-      const res = await put(id, { body: fields({ fullName: 'Nana 😀 𝕏 Paul' }) });
+      const res = await put(id, { body: bodyFields({ fullName: 'Nana 😀 𝕏 Paul' }) });
       expect(res.statusCode).toBe(200);
       expect((await s.repository.getById(id))?.fullName).toBe('Nana 😀 𝕏 Paul');
     });
@@ -108,11 +100,11 @@ describe('input validation (no 5xx from any input)', () => {
     it.each(cases)('%s %s: accepts exactly the limit, refuses one more', async (_kind, field, max, make) => {
       const id = await seed();
       expect([...make(max)]).toHaveLength(max);
-      const atLimit = await put(id, { body: fields({ [field]: make(max) }) });
+      const atLimit = await put(id, { body: bodyFields({ [field]: make(max) }) });
       expect(atLimit.statusCode).toBe(200);
       expect((await s.repository.getById(id))?.[field]).toBe(make(max));
       const before = await dbSnapshot();
-      const over = await put(id, { body: fields({ [field]: make(max + 1) }) });
+      const over = await put(id, { body: bodyFields({ [field]: make(max + 1) }) });
       expect(over.statusCode).toBe(400);
       expect(bodyOf(over).error.details.issues).toContainEqual({ path: field, message: expect.any(String) });
       expect(await dbSnapshot()).toBe(before);
@@ -120,7 +112,7 @@ describe('input validation (no 5xx from any input)', () => {
 
     it('counts the body limit in bytes: exactly 16 KiB is read, one byte more is 413', async () => {
       const id = await seed();
-      const json = JSON.stringify(fields({ fullName: 'Ézéchiel Ndongo' }));
+      const json = JSON.stringify(bodyFields({ fullName: 'Ézéchiel Ndongo' }));
       const padded = (bytes: number) => `${json.slice(0, -1)}${' '.repeat(bytes - Buffer.byteLength(json))}}`;
       expect(Buffer.byteLength(padded(LIMITS.bodyMaxBytes))).toBe(LIMITS.bodyMaxBytes);
       expect((await put(id, { rawBody: padded(LIMITS.bodyMaxBytes) })).statusCode).toBe(200);
@@ -131,9 +123,11 @@ describe('input validation (no 5xx from any input)', () => {
     });
 
     it('counts an id in characters of its ASCII alphabet: 64 is valid, 65 is 400', async () => {
-      const ok = await h.create(apiEvent({ method: 'POST', body: { id: 'i'.repeat(64), ...fields() } }));
+      const ok = await h.create(apiEvent({ method: 'POST', body: { id: 'i'.repeat(64), ...bodyFields() } }));
       expect(ok.statusCode).toBe(201);
-      const over = await h.create(apiEvent({ method: 'POST', body: { id: 'j'.repeat(65), ...fields() } }));
+      const over = await h.create(
+        apiEvent({ method: 'POST', body: { id: 'j'.repeat(65), ...bodyFields() } }),
+      );
       expect(over.statusCode).toBe(400);
     });
   });
@@ -141,7 +135,7 @@ describe('input validation (no 5xx from any input)', () => {
   describe('ids a route shadows', () => {
     it('refuses to create the id "batch" (GET /users/batch could never read it) with a clear 400', async () => {
       const before = await dbSnapshot();
-      const res = await h.create(apiEvent({ method: 'POST', body: { id: 'batch', ...fields() } }));
+      const res = await h.create(apiEvent({ method: 'POST', body: { id: 'batch', ...bodyFields() } }));
       expect(res.statusCode).toBe(400);
       expect(bodyOf(res).error).toMatchObject({ code: 'INVALID_PROFILE' });
       expect(bodyOf(res).error.details.issues).toContainEqual({
@@ -149,7 +143,7 @@ describe('input validation (no 5xx from any input)', () => {
         message: expect.stringContaining('GET /users/batch'),
       });
       expect(await dbSnapshot()).toBe(before);
-      await expect(s.service.createProfile('batch', fields() as ProfileFields)).rejects.toMatchObject({
+      await expect(s.service.createProfile('batch', fields())).rejects.toMatchObject({
         code: 'INVALID_USER_ID',
       });
       expect(await dbSnapshot()).toBe(before);
@@ -157,7 +151,7 @@ describe('input validation (no 5xx from any input)', () => {
 
     it('still creates ids that merely resemble it ("Batch", "batch2")', async () => {
       for (const id of [`Batch${n++}`, `batch${n++}`]) {
-        expect((await h.create(apiEvent({ method: 'POST', body: { id, ...fields() } }))).statusCode).toBe(
+        expect((await h.create(apiEvent({ method: 'POST', body: { id, ...bodyFields() } }))).statusCode).toBe(
           201,
         );
       }

@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../functions/commons/config.js';
 import { buildDependencies, type Dependencies } from '../functions/commons/dependencies.js';
 import { NotConfiguredError, UPSTASH_PLACEHOLDER } from '../functions/commons/notConfigured.js';
-import type { ApiEvent } from '../functions/commons/route.js';
 import { lazyScheduled, runBudgetMs, scheduledRun } from '../functions/commons/scheduledRun.js';
 import { createHandler as getCacheStats } from '../functions/getCacheStats.js';
 import { LeaseHeldError } from '../shared/errors.js';
+import { apiEvent } from './support/apiEvents.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 import { capturingLogger, capturingMetrics } from './support/stack.js';
 
@@ -29,14 +29,7 @@ const context = (awsRequestId: string) =>
   }) as unknown as Context;
 
 const statsEvent = (requestId: string) =>
-  ({
-    requestContext: {
-      requestId,
-      http: { method: 'GET', path: '/cache/stats' },
-      authorizer: { jwt: { claims: { sub: 'c' }, scopes: ['users.read'] } },
-    },
-    headers: {},
-  }) as unknown as ApiEvent;
+  apiEvent({ route: '/cache/stats', requestId, scopes: ['users.read'] });
 
 /** Every JSON line the real logger writes to stdout while `fn` runs. */
 async function logLines(fn: () => Promise<unknown>): Promise<Record<string, unknown>[]> {

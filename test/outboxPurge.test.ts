@@ -2,13 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OutboxPurger } from '../shared/db/outboxPurge.js';
 import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { type TestDb, useTestDb } from './support/db.js';
+import { fields, newId } from './support/fixtures.js';
 
 const DAY_MS = 86_400_000;
 let db: TestDb;
 let repo: ProfileRepository;
-let n = 0;
-const newId = () => `ob${Date.now().toString(36)}${(n++).toString(36)}`;
-const fields = { fullName: 'Ngo Biyong Esther', avatar: '', matricule: '712345-B', ministere: 'MINFI' };
 
 beforeAll(async () => {
   db = await useTestDb({ max: 4 });
@@ -22,7 +20,7 @@ afterAll(async () => {
 async function outboxRows(count: number, publishedDaysAgo: number | null): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
-    const { event } = await repo.create(newId(), fields);
+    const { event } = await repo.create(newId(), fields());
     ids.push(event.outboxId);
   }
   if (publishedDaysAgo !== null) {
@@ -110,7 +108,7 @@ describe('OutboxPurger', () => {
            AND published_at < now() - interval '7 days' FOR UPDATE SKIP LOCKED)`,
       );
       const writes = (async () => {
-        const { event } = await repo.create(newId(), fields);
+        const { event } = await repo.create(newId(), fields());
         await repo.markPublished([{ outboxId: pending[0] as string, streamId: '2-0' }]);
         return event.outboxId;
       })();

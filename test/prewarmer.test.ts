@@ -20,31 +20,22 @@ import {
   type PrewarmProgress,
   type PrewarmReport,
 } from '../shared/prewarm/prewarmer.js';
-import type { ProfileFields } from '../shared/profile/schemas.js';
 import { ProfileService } from '../shared/profile/service.js';
 import { Lease } from '../shared/redis/lease.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
 import { fakeTime } from './support/fakeTime.js';
+import { fields, newId } from './support/fixtures.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 const DAY_MS = 86_400_000;
 const NOW = Date.now();
 const prefix = `p${randomBytes(3).toString('hex')}_`;
-let counter = 0;
-const newId = () => `${prefix}${++counter}`;
 
 let t: TestRedis;
 let db: TestDb;
 let repository: ProfileRepository;
 let cache: UserCache;
-
-const fields = (fullName = 'Kamga Aurélien'): ProfileFields => ({
-  fullName,
-  avatar: '',
-  matricule: '654321-K',
-  ministere: 'MINFI',
-});
 
 /** Our own port fed from a list, in list order (the sources under test elsewhere are Redis and SQL). */
 function listSource(ids: string[]): ActiveUserSource & { pages: Array<string | undefined> } {
@@ -146,7 +137,7 @@ describe('Prewarmer', () => {
     });
 
     it('never overwrites a newer profile or resurrects a deleted one written while its batch was in flight', async () => {
-      const [updated, deleted] = [newId(), newId()];
+      const [updated, deleted] = [newId(prefix), newId(prefix)];
       await repository.create(updated, fields());
       await repository.create(deleted, fields());
       const racing = {
@@ -172,7 +163,7 @@ describe('Prewarmer', () => {
     });
 
     it('writes tombstones for deleted rows and counts ids PostgreSQL does not have', async () => {
-      const [live, gone, unknown] = [newId(), newId(), newId()];
+      const [live, gone, unknown] = [newId(prefix), newId(prefix), newId(prefix)];
       await repository.create(live, fields());
       await repository.create(gone, fields());
       const { version } = await repository.softDelete(gone);
@@ -186,7 +177,7 @@ describe('Prewarmer', () => {
     });
 
     it('retries a batch once after a transient Redis failure (0 errors)', async () => {
-      const ids = [newId(), newId()];
+      const ids = [newId(prefix), newId(prefix)];
       for (const id of ids) await repository.create(id, fields());
       const time = fakeTime(NOW);
       t.gateway.setFaults({ mode: 'http503' });
@@ -208,7 +199,7 @@ describe('Prewarmer', () => {
     });
 
     it('reports a batch that fails twice and carries on with the next ones', async () => {
-      const ids = [newId(), newId(), newId(), newId(), newId(), newId()];
+      const ids = [newId(prefix), newId(prefix), newId(prefix), newId(prefix), newId(prefix), newId(prefix)];
       for (const id of ids) await repository.create(id, fields());
       const calls: string[][] = [];
       const flaky = {
@@ -228,7 +219,7 @@ describe('Prewarmer', () => {
     });
 
     it('stops starting batches when the budget is spent and says the run is incomplete', async () => {
-      const ids = [newId(), newId(), newId()];
+      const ids = [newId(prefix), newId(prefix), newId(prefix)];
       const report = await prewarmer({ source: listSource(ids), batchSize: 1, budgetMs: 2_000 }).run();
       expect(report).toMatchObject({ batches: 2, complete: false });
     });
@@ -237,7 +228,7 @@ describe('Prewarmer', () => {
       const key = t.key('prewarm', 'lease');
       const start = () =>
         prewarmer({
-          source: listSource([newId()]),
+          source: listSource([newId(prefix)]),
           lease: new Lease({ redis: t.redis, key, ttlMs: 10_000 }),
         }).run();
 
@@ -272,7 +263,7 @@ describe('Prewarmer with a checkpoint (a cycle across invocations)', () => {
     return Object.assign(p, { time, lease, checkpoint, source });
   }
   async function users(n: number): Promise<string[]> {
-    const ids = Array.from({ length: n }, () => newId());
+    const ids = Array.from({ length: n }, () => newId(prefix));
     for (const id of ids) await repository.create(id, fields());
     return ids;
   }
@@ -449,7 +440,7 @@ describe('RedisActivitySource', () => {
       repository,
       publisher: { publish: async () => [] },
     });
-    const [cached, filled, deleted, unknown] = [newId(), newId(), newId(), newId()];
+    const [cached, filled, deleted, unknown] = [newId(prefix), newId(prefix), newId(prefix), newId(prefix)];
     await tracking.set((await repository.create(cached, fields())).profile);
     await repository.create(filled, fields());
     await repository.create(deleted, fields());
@@ -522,7 +513,7 @@ describe('prewarm handler', () => {
   }
 
   it('warms within the invocation time left and records the report as metrics', async () => {
-    const id = newId();
+    const id = newId(prefix);
     await repository.create(id, fields());
     const h = handlerFor(t.key('prewarm', 'h1'), [id]);
 
@@ -576,7 +567,7 @@ describe('prewarm handler', () => {
   });
 
   it("reports PrewarmCompleted from every run that finds the day's cycle walked, gaps or not (the heartbeat)", async () => {
-    const ids = Array.from({ length: 4 }, () => newId());
+    const ids = Array.from({ length: 4 }, () => newId(prefix));
     for (const id of ids) await repository.create(id, fields());
     const flaky = {
       getMany(batch: readonly string[]) {
@@ -627,7 +618,7 @@ describe('prewarm handler', () => {
   it('skips the run when another prewarm holds the lease', async () => {
     const key = t.key('prewarm', 'h2');
     await new Lease({ redis: t.redis, key, ttlMs: 10_000 }).acquire();
-    const h = handlerFor(key, [newId()]);
+    const h = handlerFor(key, [newId(prefix)]);
     expect(await h.handler({})).toEqual({ status: 'skipped', reason: 'lease-held' });
     expect(h.metrics).toContainEqual(['PrewarmSkipped', 1]);
   });

@@ -9,22 +9,12 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../shared/errors.js';
-import type { ProfileFields } from '../shared/profile/schemas.js';
 import { instrumentSql, type TestDb, useTestDb } from './support/db.js';
+import { fields, newId } from './support/fixtures.js';
 
 let db: TestDb;
 let repo: ProfileRepository;
 const prefix = `r${randomBytes(3).toString('hex')}_`;
-let counter = 0;
-const newId = () => `${prefix}${++counter}`;
-
-const fields = (overrides: Partial<ProfileFields> = {}): ProfileFields => ({
-  fullName: 'Ngono Marie-Claire',
-  avatar: 'https://avatars.ngomna.cm/ngono.jpg',
-  matricule: '712345-B',
-  ministere: 'MINSANTE',
-  ...overrides,
-});
 
 async function outboxRows(userId: string) {
   const { rows } = await db.sql.query<{ event_type: string; version: unknown; payload: unknown }>(
@@ -55,7 +45,7 @@ afterAll(async () => {
 describe('ProfileRepository', () => {
   describe('create()', () => {
     it('inserts version 1 and returns version and updatedAt as numbers', async () => {
-      const id = newId();
+      const id = newId(prefix);
       const before = Date.now();
       const { profile } = await repo.create(id, fields());
 
@@ -70,7 +60,7 @@ describe('ProfileRepository', () => {
     });
 
     it('writes exactly one user.profile.created outbox row carrying the fields', async () => {
-      const id = newId();
+      const id = newId(prefix);
       const { profile, event } = await repo.create(id, fields());
 
       expect(event).toEqual({
@@ -85,7 +75,7 @@ describe('ProfileRepository', () => {
     });
 
     it('keeps text exactly as given ("007" stays a string, accents and apostrophes intact)', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields({ matricule: '007', fullName: "Eto'o Tchakounté Gisèle" }));
 
       const stored = await repo.getById(id);
@@ -94,7 +84,7 @@ describe('ProfileRepository', () => {
     });
 
     it('throws AlreadyExistsError for an existing id and writes no second outbox row', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
 
       const attempt = repo.create(id, fields({ fullName: 'Mbarga Serge' }));
@@ -105,7 +95,7 @@ describe('ProfileRepository', () => {
     });
 
     it('throws AlreadyExistsError for a soft-deleted id: ids are never reused', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
       await repo.softDelete(id);
 
@@ -113,7 +103,7 @@ describe('ProfileRepository', () => {
     });
 
     it('lets exactly one of two concurrent creates of the same id succeed', async () => {
-      const id = newId();
+      const id = newId(prefix);
       const results = await Promise.allSettled([repo.create(id, fields()), repo.create(id, fields())]);
 
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
@@ -126,15 +116,17 @@ describe('ProfileRepository', () => {
       const counting = instrumentSql(db.sql);
       const strictRepo = new ProfileRepository({ sql: counting });
 
-      await expect(strictRepo.create(newId(), fields({ ministere: 'minsante' }))).rejects.toMatchObject({
-        code: 'INVALID_PROFILE',
-      });
+      await expect(strictRepo.create(newId(prefix), fields({ ministere: 'minsante' }))).rejects.toMatchObject(
+        {
+          code: 'INVALID_PROFILE',
+        },
+      );
       await expect(strictRepo.create('bad id!', fields())).rejects.toMatchObject({ code: 'INVALID_USER_ID' });
       expect(counting.statements).toEqual([]);
     });
 
     it('stores the trimmed full name, as the schema normalises it', async () => {
-      const id = newId();
+      const id = newId(prefix);
       const { profile } = await repo.create(id, fields({ fullName: '  Abena Thérèse  ' }));
 
       expect(profile.fullName).toBe('Abena Thérèse');
@@ -143,11 +135,11 @@ describe('ProfileRepository', () => {
 
   describe('getById()', () => {
     it('returns null for an id that never existed', async () => {
-      expect(await repo.getById(newId())).toBeNull();
+      expect(await repo.getById(newId(prefix))).toBeNull();
     });
 
     it('returns soft-deleted rows with deletedAt set, for the caller to decide', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
       const { version } = await repo.softDelete(id);
 
@@ -163,9 +155,9 @@ describe('ProfileRepository', () => {
 
   describe('getMany()', () => {
     it('reads every id in ONE query and leaves missing ids out of the map', async () => {
-      const ids = [newId(), newId(), newId()];
+      const ids = [newId(prefix), newId(prefix), newId(prefix)];
       for (const id of ids) await repo.create(id, fields({ fullName: `Kamga ${id}` }));
-      const missing = newId();
+      const missing = newId(prefix);
       const counting = instrumentSql(db.sql);
 
       const found = await new ProfileRepository({ sql: counting }).getMany([...ids, missing, ids[0]!]);
@@ -187,7 +179,7 @@ describe('ProfileRepository', () => {
     });
 
     it('includes soft-deleted rows with their deletedAt', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
       await repo.softDelete(id);
 
@@ -203,7 +195,7 @@ describe('ProfileRepository', () => {
 
   describe('update()', () => {
     it('bumps the version by exactly one and writes exactly one user.profile.updated row', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
 
       const { profile, event } = await repo.update(id, fields({ ministere: 'MINFOP', avatar: '' }));
@@ -218,7 +210,7 @@ describe('ProfileRepository', () => {
     });
 
     it('applies the change when ifMatch is the current version', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
 
       const { profile } = await repo.update(id, fields({ fullName: 'Fotso Blaise' }), { ifMatch: 1 });
@@ -226,7 +218,7 @@ describe('ProfileRepository', () => {
     });
 
     it('throws VersionConflictError with the current version when ifMatch is stale, changing nothing', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
       await repo.update(id, fields({ fullName: 'Fotso Blaise' }));
 
@@ -242,11 +234,11 @@ describe('ProfileRepository', () => {
     });
 
     it('throws NotFoundError for an id that does not exist', async () => {
-      await expect(repo.update(newId(), fields())).rejects.toBeInstanceOf(NotFoundError);
+      await expect(repo.update(newId(prefix), fields())).rejects.toBeInstanceOf(NotFoundError);
     });
 
     it('throws NotFoundError for a soft-deleted id, even with a matching ifMatch', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
       const { version } = await repo.softDelete(id);
 
@@ -257,23 +249,23 @@ describe('ProfileRepository', () => {
     });
 
     it('rejects a non-positive ifMatch with INVALID_VERSION', async () => {
-      await expect(repo.update(newId(), fields(), { ifMatch: 0 })).rejects.toMatchObject({
+      await expect(repo.update(newId(prefix), fields(), { ifMatch: 0 })).rejects.toMatchObject({
         code: 'INVALID_VERSION',
       });
     });
 
     it('leaves neither the new version nor an outbox row when the outbox insert fails', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
       // Fault injection in the real database: the outbox now refuses this user's rows.
       // NOT VALID skips the existing created row and applies to new ones only.
       await db.sql.query(
-        `ALTER TABLE outbox ADD CONSTRAINT poison_${counter} CHECK (user_id <> '${id}') NOT VALID`,
+        `ALTER TABLE outbox ADD CONSTRAINT poison_${id} CHECK (user_id <> '${id}') NOT VALID`,
       );
       try {
         await expect(repo.update(id, fields({ fullName: 'Mballa Joseph' }))).rejects.toThrow();
       } finally {
-        await db.sql.query(`ALTER TABLE outbox DROP CONSTRAINT poison_${counter}`);
+        await db.sql.query(`ALTER TABLE outbox DROP CONSTRAINT poison_${id}`);
       }
 
       expect(await repo.getById(id)).toMatchObject({ version: 1, fullName: 'Ngono Marie-Claire' });
@@ -281,7 +273,7 @@ describe('ProfileRepository', () => {
     });
 
     it('gives 10 concurrent updates of one row versions 2..11, without gaps or duplicates', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
 
       const results = await Promise.all(
@@ -296,7 +288,7 @@ describe('ProfileRepository', () => {
     });
 
     it('lets exactly one of two concurrent updates with the same ifMatch win', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
 
       const results = await Promise.allSettled([
@@ -313,7 +305,7 @@ describe('ProfileRepository', () => {
 
   describe('softDelete()', () => {
     it('sets deletedAt, bumps the version and writes a deleted event without a profile', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
 
       const { version, event } = await repo.softDelete(id);
@@ -336,7 +328,7 @@ describe('ProfileRepository', () => {
     });
 
     it('throws NotFoundError when the profile is already deleted, writing nothing', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
       await repo.softDelete(id);
 
@@ -345,7 +337,7 @@ describe('ProfileRepository', () => {
     });
 
     it('throws VersionConflictError when ifMatch is stale', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
       await repo.update(id, fields());
 
@@ -358,7 +350,7 @@ describe('ProfileRepository', () => {
     beforeEach(drainOutbox);
 
     it('lists unpublished events oldest first, at most limit', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
       await repo.update(id, fields({ fullName: 'Tanyi Comfort' }));
       await repo.softDelete(id);
@@ -380,7 +372,7 @@ describe('ProfileRepository', () => {
     });
 
     it('returns the same events as the writes that produced them', async () => {
-      const { event } = await repo.create(newId(), fields());
+      const { event } = await repo.create(newId(prefix), fields());
 
       expect(await repo.listUnpublished(10)).toEqual([event]);
     });
@@ -394,8 +386,8 @@ describe('ProfileRepository', () => {
     beforeEach(drainOutbox);
 
     it('removes the events from listUnpublished and records their stream ids', async () => {
-      const a = await repo.create(newId(), fields());
-      const b = await repo.create(newId(), fields());
+      const a = await repo.create(newId(prefix), fields());
+      const b = await repo.create(newId(prefix), fields());
 
       await repo.markPublished([{ outboxId: a.event.outboxId, streamId: '1700000000000-0' }]);
 
@@ -409,7 +401,7 @@ describe('ProfileRepository', () => {
     });
 
     it('keeps the first stream id when an event is published twice', async () => {
-      const { event } = await repo.create(newId(), fields());
+      const { event } = await repo.create(newId(prefix), fields());
 
       await repo.markPublished([{ outboxId: event.outboxId, streamId: '1-0' }]);
       await repo.markPublished([{ outboxId: event.outboxId, streamId: '2-0' }]);
@@ -450,7 +442,7 @@ describe('ProfileRepository', () => {
     });
 
     it('leaves out deleted ids and ids last active before sinceMs', async () => {
-      const [active, stale, deleted] = [newId(), newId(), newId()];
+      const [active, stale, deleted] = [newId(prefix), newId(prefix), newId(prefix)];
       for (const id of [active, stale, deleted]) await repo.create(id, fields());
       await repo.touchActivity([active, deleted], since);
       await repo.touchActivity([stale], since - 1);
@@ -462,11 +454,11 @@ describe('ProfileRepository', () => {
 
   describe('touchActivity()', () => {
     it('sets last_active_at without bumping the version or writing an outbox row', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
       const at = Date.UTC(2031, 5, 1, 12, 0, 0, 123);
 
-      await repo.touchActivity([id, newId()], at);
+      await repo.touchActivity([id, newId(prefix)], at);
 
       const { rows } = await db.sql.query<{ last_active_at: Date }>(
         'SELECT last_active_at FROM personnel WHERE id = $1',
@@ -498,11 +490,11 @@ describe('ProfileRepository', () => {
     });
 
     it('maps a CHECK violation from the database to ValidationError INVALID_PROFILE', async () => {
-      const id = newId();
+      const id = newId(prefix);
       await repo.create(id, fields());
       // The constraint is stricter than the schema here, so only the database can reject the write.
       await db.sql.query(
-        `ALTER TABLE personnel ADD CONSTRAINT strict_${counter} CHECK (matricule <> 'X-1') NOT VALID`,
+        `ALTER TABLE personnel ADD CONSTRAINT strict_${id} CHECK (matricule <> 'X-1') NOT VALID`,
       );
       try {
         const attempt = repo.update(id, fields({ matricule: 'X-1' }));
@@ -512,7 +504,7 @@ describe('ProfileRepository', () => {
           details: { sqlState: '23514' },
         });
       } finally {
-        await db.sql.query(`ALTER TABLE personnel DROP CONSTRAINT strict_${counter}`);
+        await db.sql.query(`ALTER TABLE personnel DROP CONSTRAINT strict_${id}`);
       }
     });
   });

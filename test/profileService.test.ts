@@ -6,27 +6,16 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../shared/errors.js';
-import type { ProfileFields } from '../shared/profile/schemas.js';
 import type { ProfileCache } from '../shared/profile/service.js';
 import { ProfileService } from '../shared/profile/service.js';
 import { createRedisClient } from '../shared/redis/client.js';
 import { EventPublisher } from '../shared/stream/eventPublisher.js';
 import type { UserCache } from '../shared/userCache.js';
 import { UserCache as UserCacheClass } from '../shared/userCache.js';
+import { fields, newId } from './support/fixtures.js';
 import { capturingLogger, type TestStack, useTestStack } from './support/stack.js';
 
 let s: TestStack;
-let n = 0;
-/** A fresh id per test, so tests never share rows or keys. */
-const newId = () => `ps${Date.now().toString(36)}${(n++).toString(36)}`;
-
-const fields = (overrides: Partial<ProfileFields> = {}): ProfileFields => ({
-  fullName: 'Ngo Bassa Émilienne',
-  avatar: 'https://avatars.ngomna.cm/e.jpg',
-  matricule: '007',
-  ministere: 'MINFOP',
-  ...overrides,
-});
 
 const SELECT_ONE = /FROM personnel WHERE id = \$1$/;
 

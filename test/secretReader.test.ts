@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { loadConfig } from '../functions/commons/config.js';
 import { buildDependencies } from '../functions/commons/dependencies.js';
-import type { ApiEvent } from '../functions/commons/route.js';
 import { SECRETS_TOKEN_HEADER, SecretReader } from '../functions/commons/secretReader.js';
 import { createHandler as getCacheStats } from '../functions/getCacheStats.js';
 import { type SecretsExtension, startSecretsExtension } from '../local/secretsExtension.js';
 import { ConfigError } from '../shared/errors.js';
+import { apiEvent } from './support/apiEvents.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 const TOKEN = 'session-token-of-this-environment';
@@ -158,13 +158,9 @@ describe('buildDependencies() with secret ARNs', () => {
 
   it('reads the Upstash secret through the extension and answers GET /cache/stats', async () => {
     const deps = await buildDependencies(loadConfig(env({ AWS_SESSION_TOKEN: TOKEN })));
-    const res = await getCacheStats(deps)({
-      requestContext: {
-        http: { method: 'GET' },
-        requestId: 'r',
-        authorizer: { jwt: { claims: { scope: 'users.read' }, scopes: null } },
-      },
-    } as unknown as ApiEvent);
+    const res = await getCacheStats(deps)(
+      apiEvent({ route: '/cache/stats', scopes: null, scopeClaim: 'users.read' }),
+    );
     expect(res.statusCode).toBe(200);
     expect(JSON.parse(res.body as string)).toHaveProperty('hitRate');
   });

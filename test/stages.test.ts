@@ -11,6 +11,7 @@ import { buildProfileServices, type ProfileServices } from '../functions/commons
 import { createHandler as poller, pollerDeps } from '../functions/streamPoller.js';
 import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { type TestDb, useTestDb } from './support/db.js';
+import { fields } from './support/fixtures.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 import { capturingLogger, capturingMetrics } from './support/stack.js';
 
@@ -25,7 +26,6 @@ interface Stage extends ProfileServices {
 let redis: TestRedis;
 let a: Stage;
 let b: Stage;
-const fields = { fullName: 'Fouda Ondoa Jean', avatar: '', matricule: 'S-1', ministere: 'MINSANTE' };
 
 async function stage(name: string): Promise<Stage> {
   const config = loadConfig({
@@ -79,7 +79,7 @@ describe('two stages on one Redis', () => {
 
   it("never see each other's cached profiles, even for the same user id", async () => {
     const id = `st${randomBytes(4).toString('hex')}`;
-    await a.service.createProfile(id, fields);
+    await a.service.createProfile(id, fields());
     expect((await a.cache.get(id)).status).toBe('hit');
     expect((await b.cache.get(id)).status).toBe('miss');
     const keys = await redis.redis.exec<string[]>(['KEYS', `*${id}*`]);
@@ -89,9 +89,9 @@ describe('two stages on one Redis', () => {
 
   it("apply only their own stage's events", async () => {
     const id = `st${randomBytes(4).toString('hex')}`;
-    await a.repository.create(id, fields);
-    await b.repository.create(id, fields);
-    await a.service.updateProfile(id, { ...fields, fullName: 'Fouda A' });
+    await a.repository.create(id, fields());
+    await b.repository.create(id, fields());
+    await a.service.updateProfile(id, { ...fields(), fullName: 'Fouda A' });
     const [ra, rb] = await Promise.all([a.poll(), b.poll()]);
     // Both ran (distinct leases: neither skipped); only stage a had an event to apply.
     expect(ra).toMatchObject({ status: 'done' });
@@ -101,7 +101,7 @@ describe('two stages on one Redis', () => {
     // Each stage's outbox relay published its own create; only stage a saw the update.
     const [ca, cb] = [await a.cache.get(id), await b.cache.get(id)];
     expect(ca).toMatchObject({ status: 'hit', profile: { version: 2, fullName: 'Fouda A' } });
-    if (cb.status === 'hit') expect(cb.profile).toMatchObject({ version: 1, fullName: fields.fullName });
+    if (cb.status === 'hit') expect(cb.profile).toMatchObject({ version: 1, fullName: fields().fullName });
     else expect(cb.status).toBe('miss');
     const entries = await redis.redis.exec<[string, string[]][]>([
       'XRANGE',

@@ -5,7 +5,6 @@ import type { CacheWrite } from '../shared/cache/writes.js';
 import { ProfileRepository } from '../shared/db/profileRepository.js';
 import { DatabaseError, LeaseHeldError } from '../shared/errors.js';
 import { silentLogger } from '../shared/ports.js';
-import type { UserProfile } from '../shared/profile/schemas.js';
 import { Lease } from '../shared/redis/lease.js';
 import {
   StreamConsumer,
@@ -18,25 +17,13 @@ import { trimAcknowledged } from '../shared/stream/trim.js';
 import { UserCache } from '../shared/userCache.js';
 import { type TestDb, useTestDb } from './support/db.js';
 import { fakeTime } from './support/fakeTime.js';
+import { fields, newId, storedProfile } from './support/fixtures.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 let t: TestRedis;
 let cache: UserCache;
 let n = 0;
-const newId = () => `u${Date.now().toString(36)}${(n++).toString(36)}`;
 const newStream = () => t.key('events', String(n++));
-
-function profile(userId: string, version: number): UserProfile {
-  return {
-    userId,
-    fullName: `Mbarga Serge v${version}`,
-    avatar: '',
-    matricule: '007',
-    ministere: 'MINFOP',
-    updatedAt: 1_736_862_000_000 + version,
-    version,
-  };
-}
 
 function consumer(stream: string, opts: Partial<StreamConsumerOptions> = {}) {
   const time = fakeTime();
@@ -56,7 +43,7 @@ async function xadd(stream: string, fields: Record<string, string>): Promise<str
 }
 
 function event(type: UserEventType, userId: string, version: number, occurredAt = Date.now()) {
-  const p = type === 'user.profile.deleted' ? null : profile(userId, version);
+  const p = type === 'user.profile.deleted' ? null : storedProfile(userId, version);
   return toStreamFields({ type, userId, version, occurredAt, profile: p });
 }
 
@@ -102,7 +89,7 @@ describe('StreamConsumer', () => {
       const report = await c.runFor(1_000);
 
       expect(report.applied).toBe(1);
-      expect(await cache.get(id)).toEqual({ status: 'hit', profile: profile(id, 1) });
+      expect(await cache.get(id)).toEqual({ status: 'hit', profile: storedProfile(id, 1) });
     });
 
     it("skips the stream's history when configured to start at $", async () => {
@@ -127,7 +114,7 @@ describe('StreamConsumer', () => {
       const report = await consumer(stream).runFor(2_000);
 
       expect(report).toMatchObject({ applied: 4, stale: 0, deadLettered: 0, pending: 0, batches: 1 });
-      expect(await cache.get(a)).toEqual({ status: 'hit', profile: profile(a, 2) });
+      expect(await cache.get(a)).toEqual({ status: 'hit', profile: storedProfile(a, 2) });
       expect(await cache.get(b)).toEqual({ status: 'deleted', version: 2 });
       expect(await groupPending(stream)).toBe(0);
     });
@@ -152,8 +139,8 @@ describe('StreamConsumer', () => {
     it('without a repository, turns a seed-shaped event without a version (event=updated, payload JSON) into an invalidation', async () => {
       const stream = newStream();
       const id = newId();
-      await cache.set(profile(id, 3));
-      const { userId, version, ...payload } = profile(id, 9);
+      await cache.set(storedProfile(id, 3));
+      const { userId, version, ...payload } = storedProfile(id, 9);
       await xadd(stream, { event: 'updated', userId, payload: JSON.stringify(payload) });
 
       const report = await consumer(stream).runFor(1_000);
@@ -161,13 +148,12 @@ describe('StreamConsumer', () => {
       expect(report.applied).toBe(1);
       expect(await cache.get(id)).toEqual({ status: 'miss' });
       // The fence survived the invalidation: an older fill still cannot land.
-      expect(await cache.set(profile(id, 2))).toBe('stale');
+      expect(await cache.set(storedProfile(id, 2))).toBe('stale');
     });
 
     describe('with the repository (events without a version)', () => {
       let db: TestDb;
       let repository: ProfileRepository;
-      const fields = (fullName: string) => ({ fullName, avatar: '', matricule: 'M-1', ministere: 'MINFI' });
       beforeAll(async () => {
         db = await useTestDb();
         repository = new ProfileRepository({ sql: db.sql });
@@ -204,7 +190,7 @@ describe('StreamConsumer', () => {
         const [gone, never] = [newId(), newId()];
         await repository.create(gone, fields('Owona'));
         await repository.softDelete(gone);
-        await cache.set({ ...profile(never, 3), fullName: 'Ghost' });
+        await cache.set({ ...storedProfile(never, 3), fullName: 'Ghost' });
         await xadd(stream, { event: 'deleted', userId: gone });
         await xadd(stream, { event: 'created', userId: never, payload: JSON.stringify(fields('Ghost')) });
 
@@ -213,7 +199,7 @@ describe('StreamConsumer', () => {
         expect(await cache.get(gone)).toEqual({ status: 'deleted', version: 2 });
         // A negative entry (version 0) would lose to the cached v3: an invalidation keeps only its fence.
         expect(await cache.get(never)).toEqual({ status: 'miss' });
-        expect(await cache.set(profile(never, 2))).toBe('stale');
+        expect(await cache.set(storedProfile(never, 2))).toBe('stale');
       });
 
       it('invalidates the user when it gives up on a versionless event after a long PostgreSQL outage', async () => {
@@ -263,25 +249,25 @@ describe('StreamConsumer', () => {
     it('applies an event older than maxEventAgeMs as an invalidation that keeps its version', async () => {
       const stream = newStream();
       const id = newId();
-      await cache.set(profile(id, 4));
+      await cache.set(storedProfile(id, 4));
       await xadd(stream, event('user.profile.deleted', id, 5, Date.now() - 120_000));
 
       await consumer(stream, { maxEventAgeMs: 60_000 }).runFor(1_000);
 
       expect(await cache.get(id)).toEqual({ status: 'miss' });
-      expect(await cache.set(profile(id, 4))).toBe('stale');
+      expect(await cache.set(storedProfile(id, 4))).toBe('stale');
     });
 
     it('counts events the fence rejects as stale and keeps the newer cached version', async () => {
       const stream = newStream();
       const id = newId();
-      await cache.set(profile(id, 7));
+      await cache.set(storedProfile(id, 7));
       await xadd(stream, event('user.profile.updated', id, 6));
 
       const report = await consumer(stream).runFor(1_000);
 
       expect(report).toMatchObject({ applied: 0, stale: 1, pending: 0 });
-      expect(await cache.get(id)).toEqual({ status: 'hit', profile: profile(id, 7) });
+      expect(await cache.get(id)).toEqual({ status: 'hit', profile: storedProfile(id, 7) });
     });
 
     it('reports the lag from the event time to the cache write, per event and as p50/p99', async () => {
@@ -341,12 +327,12 @@ describe('StreamConsumer', () => {
       expect(first.applied).toBe(1);
       expect(await groupPending(stream)).toBe(1);
       // Meanwhile the API wrote version 2 through the cache.
-      await cache.set(profile(id, 2));
+      await cache.set(storedProfile(id, 2));
 
       const second = await consumer(stream, { claimIdleMs: 0 }).runFor(1_000);
 
       expect(second).toMatchObject({ claimed: 1, stale: 1, pending: 0 });
-      expect(await cache.get(id)).toEqual({ status: 'hit', profile: profile(id, 2) });
+      expect(await cache.get(id)).toEqual({ status: 'hit', profile: storedProfile(id, 2) });
     });
 
     it('does not acknowledge while the cache write is unavailable, and applies once it recovers', async () => {
@@ -436,7 +422,7 @@ describe('StreamConsumer', () => {
           userId: id,
           version: 1,
           occurredAt: Date.now(),
-          profile: profile(id, 1),
+          profile: storedProfile(id, 1),
         },
       ];
       const relay = async () => (await publisher.publish(unpublished.splice(0))).length;
@@ -444,7 +430,7 @@ describe('StreamConsumer', () => {
       const report = await consumer(stream).runFor(2_000, { relay });
 
       expect(report).toMatchObject({ relayed: 1, applied: 1, pending: 0 });
-      expect(await cache.get(id)).toEqual({ status: 'hit', profile: profile(id, 1) });
+      expect(await cache.get(id)).toEqual({ status: 'hit', profile: storedProfile(id, 1) });
     });
 
     it('survives a failing relay step, counting the error', async () => {
@@ -527,7 +513,7 @@ describe('StreamConsumer', () => {
             const newest = 1 + u.updates + (u.deleted ? 1 : 0);
             const expected = u.deleted
               ? { status: 'deleted', version: newest }
-              : { status: 'hit', profile: profile(u.id, newest) };
+              : { status: 'hit', profile: storedProfile(u.id, newest) };
             expect(await cache.get(u.id)).toEqual(expected);
           }
           expect(await groupPending(stream)).toBe(0);

@@ -2,28 +2,12 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRedisServer } from '../local/redisServer.js';
 import { ValidationError } from '../shared/errors.js';
-import type { UserProfile } from '../shared/profile/schemas.js';
 import { createRedisClient } from '../shared/redis/client.js';
 import { UserCache, type UserCacheOptions } from '../shared/userCache.js';
+import { newId, storedProfile } from './support/fixtures.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
 let t: TestRedis;
-let n = 0;
-/** A fresh id per test so tests never share keys. */
-const newId = () => `u${Date.now().toString(36)}${(n++).toString(36)}`;
-
-function profile(userId: string, version: number, overrides: Partial<UserProfile> = {}): UserProfile {
-  return {
-    userId,
-    fullName: `Jean Dupont v${version}`,
-    avatar: 'https://avatars.ngomna.cm/1.jpg',
-    matricule: '007',
-    ministere: 'MINFOP',
-    updatedAt: 1_736_862_000_000 + version,
-    version,
-    ...overrides,
-  };
-}
 
 function cache(options: Partial<UserCacheOptions> = {}): UserCache {
   return new UserCache({ redis: t.redis, keyPrefix: t.keyPrefix, ...options });
@@ -44,7 +28,11 @@ describe('UserCache', () => {
     it('stores the seed layout in hash user:profile:{id} and reads it back with strings intact', async () => {
       const c = cache();
       const id = newId();
-      const p = profile(id, 3, { matricule: '007', fullName: 'Ngono Ébénézer 🇨🇲' });
+      const p = storedProfile(id, 3, {
+        matricule: '007',
+        fullName: 'Ngono Ébénézer 🇨🇲',
+        ministere: 'MINFOP',
+      });
       expect(await c.set(p)).toBe('written');
 
       const raw = await t.redis.hgetall(`${t.keyPrefix}user:profile:${id}`);
@@ -71,7 +59,7 @@ describe('UserCache', () => {
       });
       const c = cache();
       expect(await c.get(id)).toEqual({ status: 'miss' });
-      expect(await c.set(profile(id, 1))).toBe('written');
+      expect(await c.set(storedProfile(id, 1))).toBe('written');
       expect((await c.get(id)).status).toBe('hit');
     });
 
@@ -87,7 +75,7 @@ describe('UserCache', () => {
       });
       const c = cache();
       expect(await c.get(id)).toEqual({ status: 'miss', corrupt: true });
-      expect(await c.set(profile(id, 2))).toBe('written');
+      expect(await c.set(storedProfile(id, 2))).toBe('written');
       expect((await c.get(id)).status).toBe('hit');
     });
 
@@ -97,7 +85,7 @@ describe('UserCache', () => {
       // A key without TTL: a bare HSET over it would keep "no TTL" forever.
       await t.redis.hset(key, { version: '1', fullName: 'x' });
       await t.redis.persist(key);
-      await cache({ random: () => 0.999 }).set(profile(id, 2));
+      await cache({ random: () => 0.999 }).set(storedProfile(id, 2));
       const ttl = await t.redis.ttl(key);
       expect(ttl).toBeLessThanOrEqual(604_800);
       expect(ttl).toBeGreaterThan(604_800 * 0.95 - 5);
@@ -105,7 +93,7 @@ describe('UserCache', () => {
 
     it('rejects a malformed profile with a typed error and writes nothing', async () => {
       const id = newId();
-      await expect(cache().set({ ...profile(id, 1), ministere: 'lower case' })).rejects.toMatchObject({
+      await expect(cache().set({ ...storedProfile(id, 1), ministere: 'lower case' })).rejects.toMatchObject({
         code: 'INVALID_PROFILE',
       });
       expect(await t.redis.exists(`${t.keyPrefix}user:profile:${id}`)).toBe(0);
@@ -129,24 +117,24 @@ describe('UserCache', () => {
     it('keeps the newer version when an older one arrives late', async () => {
       const c = cache();
       const id = newId();
-      expect(await c.set(profile(id, 6))).toBe('written');
-      expect(await c.set(profile(id, 5))).toBe('stale');
+      expect(await c.set(storedProfile(id, 6))).toBe('written');
+      expect(await c.set(storedProfile(id, 5))).toBe('stale');
       expect(await c.get(id)).toMatchObject({ status: 'hit', profile: { version: 6 } });
     });
 
     it('accepts a rewrite of the same version (refreshing its TTL)', async () => {
       const c = cache();
       const id = newId();
-      await c.set(profile(id, 4));
-      expect(await c.set(profile(id, 4))).toBe('written');
+      await c.set(storedProfile(id, 4));
+      expect(await c.set(storedProfile(id, 4))).toBe('written');
     });
 
     it('never resurrects a deleted profile from an older write', async () => {
       const c = cache();
       const id = newId();
-      await c.set(profile(id, 2));
+      await c.set(storedProfile(id, 2));
       expect(await c.write([{ kind: 'deleted', userId: id, version: 3, deletedAt: 1 }])).toEqual(['written']);
-      expect(await c.set(profile(id, 2))).toBe('stale');
+      expect(await c.set(storedProfile(id, 2))).toBe('stale');
       expect(await c.get(id)).toEqual({ status: 'deleted', version: 3 });
     });
 
@@ -156,7 +144,7 @@ describe('UserCache', () => {
       expect(await c.write([{ kind: 'negative', userId: id }])).toEqual(['written']);
       expect(await c.get(id)).toEqual({ status: 'negative' });
       expect(await t.redis.ttl(`${t.keyPrefix}user:profile:${id}`)).toBeLessThanOrEqual(30);
-      expect(await c.set(profile(id, 1))).toBe('written');
+      expect(await c.set(storedProfile(id, 1))).toBe('written');
       expect(await c.write([{ kind: 'negative', userId: id }])).toEqual(['stale']);
       expect((await c.get(id)).status).toBe('hit');
     });
@@ -164,9 +152,9 @@ describe('UserCache', () => {
     it('writes many entries in one command and reports each outcome', async () => {
       const c = cache();
       const [a, b] = [newId(), newId()];
-      await c.set(profile(b, 9));
+      await c.set(storedProfile(b, 9));
       t.gateway.metrics.reset();
-      const outcomes = await c.setMany([profile(a, 1), profile(b, 8)]);
+      const outcomes = await c.setMany([storedProfile(a, 1), storedProfile(b, 8)]);
       expect(outcomes).toEqual(['written', 'stale']);
       expect(t.gateway.metrics.httpRequests).toBe(1);
       expect(t.gateway.metrics.commands).toBe(1);
@@ -188,9 +176,9 @@ describe('UserCache', () => {
 
     it('writes nothing when one entry of a batch is invalid', async () => {
       const [a, b] = [newId(), newId()];
-      await expect(cache().setMany([profile(a, 1), profile(b, 1, { fullName: '' })])).rejects.toThrow(
-        ValidationError,
-      );
+      await expect(
+        cache().setMany([storedProfile(a, 1), storedProfile(b, 1, { fullName: '' })]),
+      ).rejects.toThrow(ValidationError);
       expect(await t.redis.exists(`${t.keyPrefix}user:profile:${a}`)).toBe(0);
     });
 
@@ -201,9 +189,9 @@ describe('UserCache', () => {
       try {
         const c = new UserCache({ redis: own.redis, keyPrefix: own.keyPrefix });
         const id = newId();
-        await c.set(profile(id, 1));
+        await c.set(storedProfile(id, 1));
         await own.redis.scriptFlush();
-        expect(await c.set(profile(id, 2))).toBe('written');
+        expect(await c.set(storedProfile(id, 2))).toBe('written');
         expect(await c.get(id)).toMatchObject({ status: 'hit', profile: { version: 2 } });
       } finally {
         await own.cleanup();
@@ -246,7 +234,7 @@ describe('UserCache', () => {
                 chunk.map((op) =>
                   op.deleted
                     ? c.write([{ kind: 'deleted', userId: id, version: op.version, deletedAt: 1 }])
-                    : c.set(profile(id, op.version)),
+                    : c.set(storedProfile(id, op.version)),
                 ),
               );
             }
@@ -265,17 +253,17 @@ describe('UserCache', () => {
     it('turns the next read into a miss but keeps the version fence', async () => {
       const c = cache();
       const id = newId();
-      await c.set(profile(id, 5));
+      await c.set(storedProfile(id, 5));
       expect(await c.invalidate(id)).toBe('written');
       expect(await c.get(id)).toEqual({ status: 'miss' });
-      expect(await c.set(profile(id, 4))).toBe('stale');
-      expect(await c.set(profile(id, 5))).toBe('written');
+      expect(await c.set(storedProfile(id, 4))).toBe('stale');
+      expect(await c.set(storedProfile(id, 5))).toBe('written');
     });
 
     it('leaves a newer entry alone when an older versioned invalidation arrives', async () => {
       const c = cache();
       const id = newId();
-      await c.set(profile(id, 5));
+      await c.set(storedProfile(id, 5));
       expect(await c.write([{ kind: 'invalidate', userId: id, version: 3 }])).toEqual(['stale']);
       expect(await c.get(id)).toMatchObject({ status: 'hit', profile: { version: 5 } });
     });
@@ -289,7 +277,7 @@ describe('UserCache', () => {
     it('reads 100 profiles in one HTTP request, in request order', async () => {
       const c = cache();
       const ids = Array.from({ length: 100 }, () => newId());
-      await c.setMany(ids.slice(0, 80).map((id) => profile(id, 1)));
+      await c.setMany(ids.slice(0, 80).map((id) => storedProfile(id, 1)));
       t.gateway.metrics.reset();
       const found = await c.batchGet(ids);
       expect(t.gateway.metrics.httpRequests).toBe(1);
@@ -301,7 +289,7 @@ describe('UserCache', () => {
     it('records the activity of a whole batch with one script (billed per command, not per member)', async () => {
       const c = cache();
       const ids = Array.from({ length: 100 }, () => newId());
-      await c.setMany(ids.map((id) => profile(id, 1)));
+      await c.setMany(ids.map((id) => storedProfile(id, 1)));
       t.gateway.metrics.reset();
       await c.batchGet(ids);
       // 100 HGETALLs, 1 MARK_LIVE (ZADDs inside the script), and at most 1 counter flush riding along.
@@ -333,8 +321,8 @@ describe('UserCache', () => {
       const a = new UserCache({ redis: t.redis, keyPrefix: prefix });
       const b = new UserCache({ redis: t.redis, keyPrefix: prefix });
       const id = newId();
-      await a.set(profile(id, 2));
-      await a.set(profile(id, 1));
+      await a.set(storedProfile(id, 2));
+      await a.set(storedProfile(id, 1));
       await a.get(id);
       await b.get(id);
       await b.get(newId());
@@ -350,7 +338,7 @@ describe('UserCache', () => {
       const prefix = `${t.keyPrefix}flush${newId()}:`;
       const c = new UserCache({ redis: t.redis, keyPrefix: prefix, trackActivity: false });
       const ids = Array.from({ length: 10 }, () => newId());
-      await c.setMany(ids.map((id) => profile(id, 1)));
+      await c.setMany(ids.map((id) => storedProfile(id, 1)));
       t.gateway.metrics.reset();
       for (let i = 0; i < 500; i++) await c.get(ids[i % ids.length]!);
       expect(t.gateway.metrics.httpRequests).toBe(500);
@@ -369,7 +357,7 @@ describe('UserCache', () => {
       const prefix = `${t.keyPrefix}quiet${newId()}:`;
       const c = new UserCache({ redis: t.redis, keyPrefix: prefix, trackActivity: false, clock: () => now });
       const ids = Array.from({ length: 5 }, () => newId());
-      await c.setMany(ids.map((id) => profile(id, 1)));
+      await c.setMany(ids.map((id) => storedProfile(id, 1)));
       t.gateway.metrics.reset();
       const reads = 120;
       for (let i = 0; i < reads; i++) {
@@ -390,7 +378,7 @@ describe('UserCache', () => {
       const id = newId();
       t.gateway.setFaults({ mode: 'http503' });
       expect(await c.get(id)).toMatchObject({ status: 'unknown' });
-      expect(await c.set(profile(id, 1))).toBe('unavailable');
+      expect(await c.set(storedProfile(id, 1))).toBe('unavailable');
     });
 
     it('never logs profile fields when a write fails (the client echoes the command in its errors)', async () => {
@@ -402,9 +390,9 @@ describe('UserCache', () => {
       const id = newId();
       // A key of the wrong type is reported per key (it used to fail the whole script with WRONGTYPE).
       await t.redis.set(`${t.keyPrefix}user:profile:${id}`, 'not a hash');
-      expect(await c.set(profile(id, 1, { fullName: 'Secret Ndzana' }))).toBe('wrongType');
+      expect(await c.set(storedProfile(id, 1, { fullName: 'Secret Ndzana' }))).toBe('wrongType');
       t.gateway.setFaults({ mode: 'http503' });
-      expect(await c.set(profile(newId(), 1, { fullName: 'Secret Ndzana' }))).toBe('unavailable');
+      expect(await c.set(storedProfile(newId(), 1, { fullName: 'Secret Ndzana' }))).toBe('unavailable');
       expect(lines.length).toBeGreaterThan(0);
       const logged = lines.join('\n');
       expect(logged).not.toContain('Secret Ndzana');
