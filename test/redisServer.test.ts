@@ -11,6 +11,7 @@ import { createClient } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acquireRedis, type RedisServerHandle, startRedisServer } from '../local/redisServer.js';
 import { ConfigError } from '../shared/errors.js';
+import { withRedisClient } from './support/redis.js';
 
 /** Alive and not a zombie (PID 1 here may not reap orphans, and a zombie still answers kill(pid, 0)). */
 function isRunning(pid: number): boolean {
@@ -54,20 +55,6 @@ async function ping(url: string): Promise<string> {
   await client.connect();
   try {
     return await client.ping();
-  } finally {
-    client.destroy();
-  }
-}
-
-async function withClient<T>(
-  url: string,
-  fn: (c: ReturnType<typeof createClient>) => Promise<T>,
-): Promise<T> {
-  const client = createClient({ url, socket: { reconnectStrategy: false } });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await fn(client);
   } finally {
     client.destroy();
   }
@@ -140,22 +127,22 @@ describe('startRedisServer', () => {
 
   it('keeps nothing across a restart without dataDir', async () => {
     const redis = track(await startRedisServer());
-    await withClient(redis.url, (c) => c.set('k', 'v'));
+    await withRedisClient(redis.url, (c) => c.set('k', 'v'));
 
     await redis.restart();
 
-    await expect(withClient(redis.url, (c) => c.get('k'))).resolves.toBeNull();
+    await expect(withRedisClient(redis.url, (c) => c.get('k'))).resolves.toBeNull();
   });
 
   it('keeps data across a restart with dataDir (append-only file)', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'redis-data-'));
     try {
       const redis = track(await startRedisServer({ dataDir }));
-      await withClient(redis.url, (c) => c.set('k', 'kept'));
+      await withRedisClient(redis.url, (c) => c.set('k', 'kept'));
 
       await redis.restart();
 
-      await expect(withClient(redis.url, (c) => c.get('k'))).resolves.toBe('kept');
+      await expect(withRedisClient(redis.url, (c) => c.get('k'))).resolves.toBe('kept');
       await redis.stop();
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

@@ -14,12 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { format } from 'node:util';
 import fc from 'fast-check';
-import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LocalStack, startLocalStack } from '../local/localStack.js';
 import { type RedisServerHandle, startRedisServer } from '../local/redisServer.js';
 import { LIMITS } from '../shared/profile/schemas.js';
 import { type TestDb, useTestDb } from './support/db.js';
+import { type DirectRedisClient, withRedisClient } from './support/redis.js';
 
 const SEED_USERS = 40;
 /** Profile values distinctive enough that any occurrence in the output is a leak. */
@@ -131,16 +131,7 @@ async function personnelRow(id: string): Promise<Record<string, unknown> | undef
 }
 
 /** A direct client on this file's own redis-server (not through the gateway, whose faults may be on). */
-async function withRedis<T>(fn: (client: ReturnType<typeof createClient>) => Promise<T>): Promise<T> {
-  const client = createClient({ url: redisServer.url, socket: { reconnectStrategy: false } });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    client.destroy();
-  }
-}
+const withRedis = <T>(fn: (client: DirectRedisClient) => Promise<T>) => withRedisClient(redisServer.url, fn);
 
 /** Every key of the stack's Redis (the server is this file's own: nothing else writes to it). */
 async function allKeys(): Promise<string[]> {

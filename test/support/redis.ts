@@ -55,6 +55,27 @@ export async function useTestRedis(opts: UseTestRedisOptions = {}): Promise<Test
   };
 }
 
+/** A node-redis client straight on a Redis server. */
+export type DirectRedisClient = ReturnType<typeof createClient>;
+
+/**
+ * Runs `fn` with a direct node-redis client on `url` (not through a gateway, whose faults a test may have
+ * left on), and closes it after. It does not reconnect: a server that went away fails the call.
+ */
+export async function withRedisClient<T>(
+  url: string,
+  fn: (client: DirectRedisClient) => Promise<T>,
+): Promise<T> {
+  const client = createClient({ url, socket: { reconnectStrategy: false } });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    client.destroy();
+  }
+}
+
 /**
  * Talks to Redis directly (not through the gateway, whose faults a test may have left on). A Redis
  * that is unreachable (a test stopped its own server) has nothing left to clean.
