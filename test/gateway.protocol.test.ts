@@ -1,63 +1,20 @@
+/**
+ * The local Upstash gateway's REST protocol (local/upstashGateway.ts), through raw HTTP and the real
+ * @upstash/redis client: start-up checks, authentication, single commands and their reply shapes, expiry,
+ * base64 and text encodings, pipelines, scripts, refused blocking commands, request validation, metrics.
+ * Transactions, streams and faults have files of their own (test/gateway.*.test.ts).
+ */
 import { createHash, randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from '@upstash/redis';
 import { createClient } from 'redis';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { keepsNumberLiterals } from '../local/gateway/protocol.js';
 import { startRedisServer } from '../local/redisServer.js';
-import { startUpstashGateway, type UpstashGateway } from '../local/upstashGateway.js';
+import { startUpstashGateway } from '../local/upstashGateway.js';
 import { ConfigError } from '../shared/errors.js';
 import { createRedisClient } from '../shared/redis/client.js';
-import { type TestRedis, useTestRedis } from './support/redis.js';
+import { BASE64, b64, defaultClient, post, t, useGatewayTests } from './support/gateway.js';
 
-let t: TestRedis;
-/** `@upstash/redis` with its defaults: base64 responses and automatic JSON deserialization. */
-let defaultClient: Redis;
-
-beforeAll(async () => {
-  t = await useTestRedis();
-  defaultClient = new Redis({ url: t.gateway.url, token: t.gateway.token, enableTelemetry: false });
-});
-
-afterAll(async () => {
-  await t.cleanup();
-});
-
-afterEach(() => {
-  t.gateway.setFaults({});
-});
-
-interface RawResponse {
-  status: number;
-  headers: Headers;
-  body: unknown;
-  text: string;
-}
-
-/** POSTs straight to the gateway: what goes over the wire, without the client's decoding. */
-async function post(
-  path: string,
-  body: unknown,
-  opts: { headers?: Record<string, string>; gateway?: UpstashGateway; raw?: boolean } = {},
-): Promise<RawResponse> {
-  const gateway = opts.gateway ?? t.gateway;
-  const res = await fetch(gateway.url + path, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${gateway.token}`, ...opts.headers },
-    body: opts.raw ? (body as string) : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.status, headers: res.headers, body: parsed, text };
-}
-
-const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
-const BASE64 = { 'upstash-encoding': 'base64' };
+useGatewayTests();
 
 describe('startUpstashGateway', () => {
   it('refuses to bind a non-loopback host unless allowRemote is set', async () => {
@@ -386,78 +343,6 @@ describe('UpstashGateway', () => {
     });
   });
 
-  describe('transactions (POST /multi-exec)', () => {
-    it('runs the commands atomically: concurrent readers see none or all of them', async () => {
-      const key = t.key('atomic');
-      const tx = t.redis.multi();
-      for (let i = 0; i < 3000; i++) tx.incr(key);
-      // The reader has its own connection: reads queued behind the gateway's would prove nothing.
-      const reader = createClient({ url: t.redisUrl });
-      await reader.connect();
-      const seen = new Set<string | null>();
-      let done = false;
-
-      const running = tx.exec().finally(() => {
-        done = true;
-      });
-      while (!done) seen.add(await reader.get(key));
-      await running;
-      reader.destroy();
-
-      expect(seen.size).toBeGreaterThan(0);
-      for (const value of seen) expect([null, '3000']).toContain(value);
-    });
-
-    it('runs on its own connection: concurrent single commands never see MULTI state', async () => {
-      await t.redis.set(t.key('iso'), 'plain');
-      const tx = t.redis.multi();
-      for (let i = 0; i < 2000; i++) tx.get(t.key('iso'));
-
-      const [, ...reads] = await Promise.all([
-        tx.exec(),
-        ...Array.from({ length: 20 }, () => t.redis.get(t.key('iso'))),
-      ]);
-
-      expect(reads).toEqual(Array(20).fill('plain'));
-    });
-
-    it('answers runtime errors per entry and runs the rest, like Redis', async () => {
-      const res = await post('/multi-exec', [
-        ['SET', t.key('tx'), 'v'],
-        ['HSET', t.key('tx'), 'f', 'v'],
-        ['GET', t.key('tx')],
-      ]);
-
-      expect(res.status).toBe(200);
-      expect(res.body).toEqual([
-        { result: 'OK' },
-        { error: expect.stringMatching(/^WRONGTYPE/) },
-        { result: 'v' },
-      ]);
-    });
-
-    it('discards the whole transaction when Redis refuses a command while queueing', async () => {
-      const res = await post('/multi-exec', [
-        ['SET', t.key('discarded'), 'v'],
-        ['NOSUCHCOMMAND', 'x'],
-      ]);
-
-      expect(res.status).toBe(400);
-      expect((res.body as { error: string }).error).toMatch(/unknown command/);
-      expect(await t.redis.get(t.key('discarded'))).toBeNull();
-    });
-
-    it('refuses a transaction containing a blocking command without running any of it', async () => {
-      const res = await post('/multi-exec', [
-        ['SET', t.key('refused'), 'v'],
-        ['BRPOP', t.key('list'), 0],
-      ]);
-
-      expect(res.status).toBe(400);
-      expect(await t.redis.get(t.key('refused'))).toBeNull();
-    });
-  });
-
   describe('scripts (EVAL / EVALSHA)', () => {
     it('runs EVAL with keys and arguments', async () => {
       const result = await t.redis.eval(
@@ -484,187 +369,6 @@ describe('UpstashGateway', () => {
       expect([first, second]).toEqual(['hello', 'again']);
       expect(requestsForFirst).toBe(2);
       expect(t.gateway.metrics.httpRequests).toBe(3);
-    });
-  });
-
-  describe('streams', () => {
-    it('supports the consumer-group cycle: XADD, XGROUP, XREADGROUP, XPENDING, XAUTOCLAIM, XACK, XTRIM', async () => {
-      const stream = t.key('events');
-      await t.redis.xgroup(stream, { type: 'CREATE', group: 'g', id: '$', options: { MKSTREAM: true } });
-      const id1 = await t.redis.xadd(stream, '*', { userId: 'u1', version: '007' });
-      const id2 = await t.redis.xadd(stream, '*', { userId: 'u2', version: '8' });
-
-      const read = await t.redis.xreadgroup('g', 'c1', stream, '>', { count: 10 });
-      expect(read).toEqual([
-        [
-          stream,
-          [
-            [id1, ['userId', 'u1', 'version', '007']],
-            [id2, ['userId', 'u2', 'version', '8']],
-          ],
-        ],
-      ]);
-
-      const summary = await t.redis.exec<unknown[]>(['XPENDING', stream, 'g']);
-      expect(summary).toEqual([2, id1, id2, [['c1', '2']]]);
-
-      const claimed = await t.redis.xautoclaim(stream, 'g', 'c2', 0, '0-0', { count: 1 });
-      // Redis 7 shape: [next cursor, claimed entries, ids deleted meanwhile].
-      expect(claimed).toEqual([id2, [[id1, ['userId', 'u1', 'version', '007']]], []]);
-
-      expect(await t.redis.xack(stream, 'g', [id1, id2])).toBe(2);
-      expect(await t.redis.xpending(stream, 'g', '-', '+', 10)).toEqual([]);
-      expect(await t.redis.xtrim(stream, { strategy: 'MAXLEN', exactness: '=', threshold: 1 })).toBe(1);
-      expect(await t.redis.xlen(stream)).toBe(1);
-    });
-
-    it('returns a null XREADGROUP when nothing is new', async () => {
-      const stream = t.key('quiet');
-      await t.redis.xgroup(stream, { type: 'CREATE', group: 'g', id: '$', options: { MKSTREAM: true } });
-
-      expect(await t.redis.xreadgroup('g', 'c', stream, '>')).toBeNull();
-    });
-
-    it('rejects XREADGROUP and XREAD with BLOCK: clients must poll', async () => {
-      const group = await post('/', [
-        'XREADGROUP',
-        'GROUP',
-        'g',
-        'c',
-        'BLOCK',
-        1000,
-        'STREAMS',
-        t.key('s'),
-        '>',
-      ]);
-      const plain = await post('/', ['XREAD', 'block', 10, 'STREAMS', t.key('s'), '$']);
-
-      expect(group.status).toBe(400);
-      expect((group.body as { error: string }).error).toMatch(/XREADGROUP with BLOCK .* poll/);
-      expect(plain.status).toBe(400);
-    });
-
-    it('does not mistake a stream named "block" for the BLOCK option', async () => {
-      const res = await post('/', ['XREAD', 'COUNT', 1, 'STREAMS', t.key('block'), '0-0']);
-
-      expect(res).toMatchObject({ status: 200, body: { result: null } });
-    });
-
-    describe('pending entries limit (1000 per consumer, as on Upstash)', () => {
-      const refusal =
-        /^ERR XReadGroup is cancelled\. Pending Entries List limit per consumer is about to be reached\./;
-
-      /** A stream with `total` entries, group `g`, and `pending` of them delivered to `consumer`, unacknowledged. */
-      async function streamWithPending(name: string, total: number, consumer: string, pending: number) {
-        const stream = t.key(name);
-        await t.redis.xgroup(stream, { type: 'CREATE', group: 'g', id: '$', options: { MKSTREAM: true } });
-        const p = t.redis.pipeline();
-        for (let i = 0; i < total; i++) p.xadd(stream, '*', { n: String(i) });
-        const ids = (await p.exec()) as string[];
-        if (pending > 0) await t.redis.xreadgroup('g', consumer, stream, '>', { count: pending });
-        return { stream, ids };
-      }
-
-      /** Entries an XREADGROUP delivered from its first stream (0 for a null reply). */
-      const delivered = (reply: unknown): number =>
-        ((reply as [string, unknown[]][] | null)?.[0]?.[1] ?? []).length;
-
-      const pelOf = async (stream: string, consumer: string): Promise<number> => {
-        const [, , , consumers] = await t.redis.exec<[number, unknown, unknown, [string, string][] | null]>([
-          'XPENDING',
-          stream,
-          'g',
-        ]);
-        return Number(consumers?.find(([name]) => name === consumer)?.[1] ?? 0);
-      };
-
-      it('refuses a read whose COUNT would take the list past 1000, in Upstash words, delivering nothing', async () => {
-        const { stream } = await streamWithPending('pel-count', 1100, 'c1', 950);
-
-        const refused = t.redis.xreadgroup('g', 'c1', stream, '>', { count: 100 });
-
-        await expect(refused).rejects.toThrow(
-          `ERR XReadGroup is cancelled. Pending Entries List limit per consumer is about to be reached. Limit: 1000, Current PEL size: 950, Requested Read: 100, Key: ${stream}, Group: g, Consumer: c1.`,
-        );
-        expect(await pelOf(stream, 'c1')).toBe(950);
-      });
-
-      it('allows a read that fills the list to exactly 1000', async () => {
-        const { stream } = await streamWithPending('pel-exact', 1100, 'c1', 950);
-
-        const read = await t.redis.xreadgroup('g', 'c1', stream, '>', { count: 50 });
-
-        expect(delivered(read)).toBe(50);
-        expect(await pelOf(stream, 'c1')).toBe(1000);
-      });
-
-      it('refuses a read without COUNT only once the list already holds 1000', async () => {
-        const { stream } = await streamWithPending('pel-unbounded', 1100, 'c1', 999);
-        const below = await t.redis.xreadgroup('g', 'c1', stream, '0');
-
-        await t.redis.xreadgroup('g', 'c1', stream, '>', { count: 1 });
-        const full = t.redis.xreadgroup('g', 'c1', stream, '0');
-
-        expect(delivered(below)).toBe(999);
-        await expect(full).rejects.toThrow(/Current PEL size: 1000, Requested Read: unbounded/);
-      });
-
-      it("counts each consumer's list on its own", async () => {
-        const { stream } = await streamWithPending('pel-per-consumer', 1200, 'c1', 1000);
-
-        const other = await t.redis.xreadgroup('g', 'c2', stream, '>', { count: 100 });
-
-        expect(delivered(other)).toBe(100);
-        await expect(t.redis.xreadgroup('g', 'c1', stream, '>', { count: 1 })).rejects.toThrow(refusal);
-      });
-
-      it('names the first stream of a multi-stream read that has no room', async () => {
-        const { stream: full } = await streamWithPending('pel-multi-full', 1000, 'c1', 1000);
-        const { stream: empty } = await streamWithPending('pel-multi-empty', 10, 'c1', 0);
-
-        const read = t.redis.xreadgroup('g', 'c1', [empty, full], ['>', '>'], { count: 1 });
-
-        await expect(read).rejects.toThrow(
-          new RegExp(`Current PEL size: 1000, Requested Read: 1, Key: ${full},`),
-        );
-        expect(await pelOf(empty, 'c1')).toBe(0);
-      });
-
-      it('answers a per-entry error in a pipeline, seeing an XACK earlier in the same pipeline', async () => {
-        const { stream, ids } = await streamWithPending('pel-pipeline', 1100, 'c1', 1000);
-        const p = t.redis.pipeline();
-        p.xreadgroup('g', 'c1', stream, '>', { count: 1 });
-        p.xack(stream, 'g', ids.slice(0, 10));
-        p.xreadgroup('g', 'c1', stream, '>', { count: 10 });
-        p.xreadgroup('g', 'c1', stream, '>', { count: 1 });
-        p.xlen(stream);
-
-        const results = await p.exec({ keepErrors: true });
-
-        expect(results[0]?.error).toMatch(refusal);
-        expect(results[1]?.result).toBe(10);
-        expect(delivered(results[2]?.result)).toBe(10);
-        expect(results[3]?.error).toMatch(/Current PEL size: 1000, Requested Read: 1,/);
-        expect(results[4]).toEqual({ result: 1100, error: undefined });
-        expect(await pelOf(stream, 'c1')).toBe(1000);
-      });
-
-      it("leaves a missing group to Redis' own NOGROUP error", async () => {
-        const res = await post('/', [
-          'XREADGROUP',
-          'GROUP',
-          'nope',
-          'c',
-          'COUNT',
-          1,
-          'STREAMS',
-          t.key('none'),
-          '>',
-        ]);
-
-        expect(res.status).toBe(400);
-        expect((res.body as { error: string }).error).toMatch(/^NOGROUP /);
-      });
     });
   });
 
@@ -741,62 +445,6 @@ describe('UpstashGateway', () => {
     });
   });
 
-  describe('setFaults()', () => {
-    it('mode "reset" destroys the socket: the client fails with a network error', async () => {
-      t.gateway.setFaults({ mode: 'reset' });
-
-      await expect(t.redis.get(t.key('f'))).rejects.toThrow();
-      await expect(fetch(t.gateway.url, { method: 'POST', body: '["PING"]' })).rejects.toThrow(
-        /fetch failed/,
-      );
-    });
-
-    it('mode "http503" answers 503 and the client throws', async () => {
-      t.gateway.setFaults({ mode: 'http503' });
-
-      const res = await post('/', ['PING']);
-
-      expect(res.status).toBe(503);
-      await expect(t.redis.get(t.key('f'))).rejects.toThrow(/Service Unavailable/);
-    });
-
-    it('delayMs holds every request, so a short client timeout fires', async () => {
-      const impatient = createRedisClient({
-        url: t.gateway.url,
-        token: t.gateway.token,
-        timeoutMs: 50,
-        retries: 0,
-      });
-      t.gateway.setFaults({ delayMs: 1_000 });
-
-      await expect(impatient.get(t.key('slow'))).rejects.toThrow(/abort|timeout/i);
-    });
-
-    it('drops a delayed request whose client gave up instead of running it late', async () => {
-      const impatient = createRedisClient({
-        url: t.gateway.url,
-        token: t.gateway.token,
-        timeoutMs: 50,
-        retries: 0,
-      });
-      t.gateway.setFaults({ delayMs: 300 });
-      await expect(impatient.set(t.key('late'), 'v')).rejects.toThrow();
-      t.gateway.setFaults({});
-
-      await sleep(600);
-
-      expect(await t.redis.get(t.key('late'))).toBeNull();
-    });
-
-    it('setFaults({}) clears every fault', async () => {
-      t.gateway.setFaults({ mode: 'http503', delayMs: 10 });
-
-      t.gateway.setFaults({});
-
-      expect(await t.redis.set(t.key('ok'), 'v')).toBe('OK');
-    });
-  });
-
   describe('metrics', () => {
     it('counts HTTP requests and the Redis commands they ran, and reset() zeroes both', async () => {
       t.gateway.metrics.reset();
@@ -816,35 +464,6 @@ describe('UpstashGateway', () => {
       expect(t.gateway.metrics).toMatchObject({ httpRequests: 4, commands: 5 });
       t.gateway.metrics.reset();
       expect(t.gateway.metrics).toMatchObject({ httpRequests: 0, commands: 0 });
-    });
-  });
-
-  describe('when Redis restarts', () => {
-    it('answers 503 while Redis is down and recovers on its own once it is back', async () => {
-      const redis = await startRedisServer();
-      const own = await useTestRedis({ redisUrl: redis.url });
-      try {
-        await own.redis.set(own.key('before'), 'v');
-
-        await redis.stop();
-        const down = await post('/', ['GET', own.key('before')], { gateway: own.gateway });
-        await redis.restart();
-        let after: RawResponse | undefined;
-        for (let i = 0; i < 100 && after?.status !== 200; i++) {
-          after = await post('/', ['SET', own.key('after'), 'v'], { gateway: own.gateway });
-          if (after.status !== 200) await sleep(50);
-        }
-
-        expect(down.status).toBe(503);
-        expect((down.body as { error: string }).error).toMatch(/Redis is unavailable/);
-        expect(after?.body).toEqual({ result: 'OK' });
-        expect(
-          (await post('/multi-exec', [['GET', own.key('after')]], { gateway: own.gateway })).body,
-        ).toEqual([{ result: 'v' }]);
-      } finally {
-        await own.cleanup();
-        await redis.stop();
-      }
     });
   });
 

@@ -10,17 +10,9 @@ import { type RedisServerHandle, startRedisServer } from '../local/redisServer.j
 import { startUpstashGateway, type UpstashGateway } from '../local/upstashGateway.js';
 import { ConfigError } from '../shared/errors.js';
 import { createRedisClient } from '../shared/redis/client.js';
-import { type TestRedis, useTestRedis } from './support/redis.js';
+import { post, t, useGatewayTests } from './support/gateway.js';
 
-let t: TestRedis;
-
-beforeAll(async () => {
-  t = await useTestRedis();
-});
-
-afterAll(async () => {
-  await t.cleanup();
-});
+useGatewayTests();
 
 /** A gateway of its own with some limits lowered, and a client for it. */
 async function gatewayWith(
@@ -31,15 +23,6 @@ async function gatewayWith(
   const gateway = await startUpstashGateway({ redisUrl, token, ...limits });
   const redis = createRedisClient({ url: gateway.url, token, timeoutMs: 5_000 });
   return { gateway, redis, close: () => gateway.close() };
-}
-
-async function post(gateway: UpstashGateway, path: string, body: unknown) {
-  const res = await fetch(gateway.url + path, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${gateway.token}` },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as unknown };
 }
 
 describe('UpstashGateway size limits', () => {
@@ -66,7 +49,7 @@ describe('UpstashGateway size limits', () => {
     it('refuses a request body over 1 MB by default with "ERR max request size exceeded", running nothing', async () => {
       const big = 'x'.repeat(1_000_001);
 
-      const res = await post(t.gateway, '/', ['SET', t.key('big'), big]);
+      const res = await post('/', ['SET', t.key('big'), big], { gateway: t.gateway });
 
       expect(res.status).toBe(400);
       expect(res.body).toEqual({ error: 'ERR max request size exceeded' });
@@ -77,8 +60,12 @@ describe('UpstashGateway size limits', () => {
       const g = await gatewayWith({ maxRequestBytes: 200 });
       try {
         const envelope = JSON.stringify(['SET', t.key('edge'), '']).length;
-        const fits = await post(g.gateway, '/', ['SET', t.key('edge'), 'x'.repeat(200 - envelope)]);
-        const over = await post(g.gateway, '/', ['SET', t.key('edge2'), 'x'.repeat(201 - envelope)]);
+        const fits = await post('/', ['SET', t.key('edge'), 'x'.repeat(200 - envelope)], {
+          gateway: g.gateway,
+        });
+        const over = await post('/', ['SET', t.key('edge2'), 'x'.repeat(201 - envelope)], {
+          gateway: g.gateway,
+        });
 
         expect(fits.status).toBe(200);
         expect(over.body).toEqual({ error: 'ERR max request size exceeded' });

@@ -5,18 +5,10 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from '@upstash/redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestRedis, useTestRedis } from './support/redis.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { t, useGatewayTests } from './support/gateway.js';
 
-let t: TestRedis;
-
-beforeAll(async () => {
-  t = await useTestRedis();
-});
-
-afterAll(async () => {
-  await t.cleanup();
-});
+useGatewayTests();
 
 const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
 
