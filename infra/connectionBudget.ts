@@ -11,6 +11,7 @@
 
 import { PG_POOL_DEFAULTS } from '../shared/db/pgSql.js';
 import { ConfigError } from '../shared/errors.js';
+import { integerOption } from '../shared/options.js';
 import type { FunctionSpec } from './functionTable.js';
 
 /**
@@ -41,9 +42,7 @@ export interface ConnectionSplit {
 
 export function splitConnectionBudget(input: ConnectionSplitInput): ConnectionSplit {
   const perEnvironment = input.connectionsPerEnvironment ?? PG_POOL_DEFAULTS.max;
-  if (!Number.isInteger(input.budget) || input.budget < 1) {
-    throw new ConfigError('databaseConnectionBudget must be a whole number >= 1');
-  }
+  integerOption('databaseConnectionBudget', input.budget, { min: 1 });
   const usesDatabase = input.functions.filter((f) => f.secrets.includes('database'));
   const scheduledRuns: Record<string, number> = {};
   const api: string[] = [];

@@ -8,6 +8,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { ConfigError } from '../shared/errors.js';
+import { integerOption } from '../shared/options.js';
 import { POLLER_SAFETY_MARGIN_MS, POLLER_SCHEDULE } from '../shared/stream/pollerSchedule.js';
 import { CacheFunction, type FunctionNetwork } from './constructs/cacheFunction.js';
 import { FUNCTIONS, type FunctionName, type FunctionSpec, type SecretUse } from './functionTable.js';
@@ -85,9 +86,8 @@ function assertRetriesFit(
   trigger: { maxEventAgeSeconds: number; retryAttempts: number },
 ): void {
   const { retryAttempts, maxEventAgeSeconds } = trigger;
-  if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2) {
-    throw new ConfigError(`${spec.name}: retryAttempts must be 0, 1 or 2 (Lambda's async limit)`);
-  }
+  // 0-2: Lambda's own limit on async retries.
+  integerOption(`${spec.name}: retryAttempts`, retryAttempts, { min: 0, max: 2 });
   const waits = LAMBDA_RETRY_DELAYS_S.slice(0, retryAttempts).reduce((a, b) => a + b, 0);
   const worst = (retryAttempts + 1) * spec.timeoutSeconds + waits;
   if (retryAttempts > 0 && worst > maxEventAgeSeconds) {

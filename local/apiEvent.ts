@@ -13,6 +13,7 @@ import type {
   Context,
 } from 'aws-lambda';
 import type { JWTPayload } from 'jose';
+import { isIntegerIn } from '../shared/options.js';
 import type { RouteMatch } from './routes.js';
 import { routeKey } from './routes.js';
 
@@ -174,7 +175,7 @@ export function toHttpReply(result: APIGatewayProxyResultV2): HttpReply | undefi
   if (typeof result === 'object' && result !== null && 'statusCode' in result) {
     const structured = result as APIGatewayProxyStructuredResultV2;
     const status = structured.statusCode;
-    if (!Number.isInteger(status) || status === undefined || status < 100 || status > 599) return undefined;
+    if (!isIntegerIn(status, { min: 100, max: 599 })) return undefined;
     const headers: HttpReply['headers'] = {};
     for (const [name, value] of Object.entries(structured.headers ?? {}))
       headers[name.toLowerCase()] = String(value);

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from '@upstash/redis';
 import type { Sql } from '../shared/db/sql.js';
+import { isIntegerIn } from '../shared/options.js';
 import { createRedisClient } from '../shared/redis/client.js';
 import { openLocalDatabase } from './database.js';
 import { acquireRedis, resolveRedisBinary, startRedisServer } from './redisServer.js';
@@ -88,7 +89,7 @@ export const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.local', import.meta.u
 /** PGlite and the AOF of `.local` belong to one process at a time (see localStack's stack.pid). */
 async function refuseIfStackRuns(dataDir: string): Promise<void> {
   const pid = Number((await readFile(join(dataDir, 'stack.pid'), 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pid) || pid <= 0) return;
+  if (!isIntegerIn(pid, { min: 1 })) return;
   try {
     process.kill(pid, 0);
   } catch (error) {

@@ -5,6 +5,7 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../shared/errors.js';
+import { isIntegerIn } from '../shared/options.js';
 
 /**
  * Takes `<dataDir>/stack.pid` and returns its release. A lock left by a process that died is taken over;
@@ -20,7 +21,7 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+    if (isIntegerIn(pid, { min: 1 }) && isAlive(pid)) {
       throw new ConfigError(`${dataDir} is in use by another local stack (pid ${pid}); stop it first`);
     }
     await rm(file, { force: true });

@@ -14,6 +14,7 @@ import type { Config } from '../functions/commons/config.js';
 import * as prewarmFunction from '../functions/prewarm.js';
 import * as streamPoller from '../functions/streamPoller.js';
 import { ConfigError } from '../shared/errors.js';
+import { integerOption } from '../shared/options.js';
 import type { Clock, LoggerPort } from '../shared/ports.js';
 import type { PollReport } from '../shared/stream/consumer.js';
 import { POLLER_SCHEDULE, type PollerSchedule } from '../shared/stream/pollerSchedule.js';
@@ -149,10 +150,7 @@ export function startLocalPoller(ctx: JobContext, options: LocalPollerOptions = 
 
 function resolveSchedule(partial: Partial<PollerSchedule> = {}): PollerSchedule {
   const schedule = { ...POLLER_SCHEDULE, ...partial };
-  for (const [name, value] of Object.entries(schedule)) {
-    if (!Number.isSafeInteger(value) || value <= 0)
-      throw new ConfigError(`poller ${name} must be a positive integer`);
-  }
+  for (const [name, value] of Object.entries(schedule)) integerOption(`poller ${name}`, value, { min: 1 });
   if (schedule.budgetMs >= schedule.timeoutMs)
     throw new ConfigError('poller budgetMs must end before timeoutMs');
   return schedule;

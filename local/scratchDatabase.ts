@@ -10,6 +10,7 @@ import { migrate } from '../shared/db/migrate.js';
 import { createPgSql } from '../shared/db/pgSql.js';
 import type { Sql } from '../shared/db/sql.js';
 import { ConfigError } from '../shared/errors.js';
+import { integerOption } from '../shared/options.js';
 import { createPgliteSql } from './pgliteSql.js';
 
 export interface ScratchDatabaseOptions {
@@ -72,7 +73,7 @@ export async function openScratchDatabase(opts: ScratchDatabaseOptions = {}): Pr
 
 /** The role is dropped with the schema (see `createSchema`'s `drop`). */
 async function createLimitedRole(db: ScratchDatabase, url: string, limit: number): Promise<string> {
-  if (!Number.isInteger(limit) || limit < 1) throw new ConfigError('roleConnectionLimit must be >= 1');
+  integerOption('roleConnectionLimit', limit, { min: 1 });
   const role = `${db.schema}_app`;
   await db.sql.query(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT ${limit};
     GRANT USAGE ON SCHEMA ${db.schema} TO ${role};

@@ -9,6 +9,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../shared/errors.js';
+import { integerOption } from '../shared/options.js';
 import { type SizeLimits, UPSTASH_LIMITS } from './gateway/limits.js';
 import { RedisBackend } from './gateway/redisBackend.js';
 import { type ActiveFaults, createRequestHandler } from './gateway/requestHandler.js';
@@ -100,11 +101,7 @@ export async function startUpstashGateway(opts: UpstashGatewayOptions): Promise<
     maxRecordBytes: opts.maxRecordBytes ?? UPSTASH_LIMITS.maxRecordBytes,
     maxDataBytes: opts.maxDataBytes ?? UPSTASH_LIMITS.maxDataBytes,
   };
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value <= 0) {
-      throw new ConfigError(`startUpstashGateway: ${name} must be a positive integer`);
-    }
-  }
+  for (const [name, value] of Object.entries(limits)) integerOption(name, value, { min: 1 });
 
   const backend = await RedisBackend.connect(opts.redisUrl, limits);
   const streams = new Set<() => void>();

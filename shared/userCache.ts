@@ -27,9 +27,10 @@ import {
   toCacheStats,
   zeroCounters,
 } from './cache/stats.js';
-import { positiveInt, TtlPolicy } from './cache/ttl.js';
+import { TtlPolicy } from './cache/ttl.js';
 import { type CacheWrite, encodeWrites, type WriteOutcome } from './cache/writes.js';
 import { LeaseLostError, UserCacheError, ValidationError } from './errors.js';
+import { integerOption } from './options.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
 import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profile/model.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './redis/circuitBreaker.js';
@@ -120,7 +121,9 @@ export class UserCache {
 
   constructor(options: UserCacheOptions) {
     this.#redis = options.redis;
-    this.#maxRequestBytes = positiveInt('maxRequestBytes', options.maxRequestBytes ?? MAX_REQUEST_BYTES);
+    this.#maxRequestBytes = integerOption('maxRequestBytes', options.maxRequestBytes ?? MAX_REQUEST_BYTES, {
+      min: 1,
+    });
     this.keys = cacheKeys(options.keyPrefix ?? '');
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
@@ -138,7 +141,7 @@ export class UserCache {
     this.#activity = new ActivityMarks(
       options.trackActivity === false
         ? undefined
-        : positiveInt('activityIntervalMs', options.activityIntervalMs ?? 3_600_000),
+        : integerOption('activityIntervalMs', options.activityIntervalMs ?? 3_600_000, { min: 1 }),
       this.#clock,
     );
   }

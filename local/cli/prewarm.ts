@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { pruneActivity } from '../../shared/cache/activity.js';
 import { ProfileRepository } from '../../shared/db/profileRepository.js';
 import { LeaseHeldError } from '../../shared/errors.js';
+import { describeInteger, isIntegerIn } from '../../shared/options.js';
 import { RedisActivitySource, SqlActivitySource } from '../../shared/prewarm/activitySources.js';
 import { RedisPrewarmCheckpoint } from '../../shared/prewarm/checkpoint.js';
 import { Prewarmer, type PrewarmProgress } from '../../shared/prewarm/prewarmer.js';
@@ -26,8 +27,8 @@ const { values } = parseArgs({
   },
 });
 const budgetMs = values['budget-ms'] === undefined ? undefined : Number(values['budget-ms']);
-if (budgetMs !== undefined && !(Number.isSafeInteger(budgetMs) && budgetMs > 0)) {
-  console.error('prewarm: --budget-ms must be a positive whole number of milliseconds');
+if (budgetMs !== undefined && !isIntegerIn(budgetMs, { min: 1 })) {
+  console.error(`prewarm: --budget-ms must be ${describeInteger({ min: 1 })} (milliseconds)`);
   process.exit(2);
 }
 

@@ -3,6 +3,7 @@
  * Inserts generated profiles into DATABASE_URL, or into the PGlite database under the data folder.
  */
 import { parseArgs } from 'node:util';
+import { describeInteger, isIntegerIn } from '../../shared/options.js';
 import { DEFAULT_DATA_DIR, openCliDatabase } from '../cliClients.js';
 import { seedProfiles } from '../seedData.js';
 
@@ -19,11 +20,12 @@ const { values } = parseArgs({
 const users = Number(values.users);
 const activeShare = Number(values['active-share']);
 const seed = Number(values.seed);
-if (!Number.isInteger(users) || users < 1 || users > 5_000_000) {
-  console.error('--users must be an integer from 1 to 5000000');
+const USERS = { min: 1, max: 5_000_000 };
+if (!isIntegerIn(users, USERS)) {
+  console.error(`--users must be ${describeInteger(USERS)}`);
   process.exit(2);
 }
-if (!(activeShare >= 0 && activeShare <= 1) || !Number.isInteger(seed)) {
+if (!(activeShare >= 0 && activeShare <= 1) || !isIntegerIn(seed, { min: Number.MIN_SAFE_INTEGER })) {
   console.error('--active-share must be within [0, 1] and --seed an integer');
   process.exit(2);
 }

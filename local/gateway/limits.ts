@@ -16,6 +16,7 @@
  * @see https://upstash.com/docs/redis/troubleshooting/max_record_size_exceeded
  * @see https://upstash.com/docs/redis/troubleshooting/db_capacity_quota_exceeded
  */
+import { isIntegerIn } from '../../shared/options.js';
 import type { Command } from './protocol.js';
 
 export const LIMIT_ERRORS = {
@@ -98,7 +99,7 @@ export function growthOf(
   const name = (cmd[0] ?? '').toLowerCase();
   if (SCRIPT_CALLS.has(name)) {
     const n = Number(cmd[2]);
-    if (!Number.isInteger(n) || n < 0) return { grows: false };
+    if (!isIntegerIn(n, { min: 0 })) return { grows: false };
     return { grows: true, keys: cmd.slice(3, 3 + n) };
   }
   const spec = specOf(table, cmd);

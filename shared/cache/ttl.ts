@@ -1,5 +1,6 @@
 /** TTLs of cache entries, validated once at construction (a bad value is a ConfigError, not a bad write). */
 import { ConfigError } from '../errors.js';
+import { integerOption } from '../options.js';
 import type { CacheWrite } from './writes.js';
 
 export interface TtlSettings {
@@ -15,9 +16,9 @@ export class TtlPolicy {
   readonly #random: () => number;
 
   constructor(settings: TtlSettings, random: () => number) {
-    positiveInt('ttlSeconds', settings.profileSeconds);
-    positiveInt('negativeTtlSeconds', settings.negativeSeconds);
-    positiveInt('tombstoneTtlSeconds', settings.tombstoneSeconds);
+    integerOption('ttlSeconds', settings.profileSeconds, { min: 1 });
+    integerOption('negativeTtlSeconds', settings.negativeSeconds, { min: 1 });
+    integerOption('tombstoneTtlSeconds', settings.tombstoneSeconds, { min: 1 });
     if (!(settings.jitter >= 0 && settings.jitter < 1)) throw new ConfigError('ttlJitter must be in [0, 1)');
     this.#s = settings;
     this.#random = random;
@@ -33,11 +34,6 @@ export class TtlPolicy {
     const spread = Math.floor(this.#s.profileSeconds * this.#s.jitter * this.#random());
     return Math.max(1, this.#s.profileSeconds - spread);
   }
-}
-
-export function positiveInt(name: string, value: number): number {
-  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer`);
-  return value;
 }
 
 /**

@@ -2,6 +2,7 @@
 
 import type { StoredProfile } from '../db/profileRepository.js';
 import { ValidationError } from '../errors.js';
+import { describeInteger, isIntegerIn } from '../options.js';
 import { assertUserId, type UserProfile } from '../profile/model.js';
 import { FENCED_WRITE_SLOTS } from './scripts.js';
 
@@ -79,8 +80,8 @@ export function assertWritable(entry: CacheWrite): void {
 }
 
 function checkVersion(version: number, min: number): number {
-  if (!Number.isSafeInteger(version) || version < min) {
-    throw new ValidationError('INVALID_VERSION', `version must be an integer >= ${min}`);
+  if (!isIntegerIn(version, { min })) {
+    throw new ValidationError('INVALID_VERSION', `version must be ${describeInteger({ min })}`);
   }
   return version;
 }

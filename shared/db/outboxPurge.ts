@@ -9,6 +9,7 @@
  * blocked behind a purge and a purge never queues behind them.
  */
 import { ConfigError } from '../errors.js';
+import { integerOption } from '../options.js';
 import type { Clock } from '../ports.js';
 import { systemClock } from '../ports.js';
 import type { SqlQueryable } from './sql.js';
@@ -56,12 +57,8 @@ export class OutboxPurger {
     this.#o = { retentionDays: 7, batchSize: 1_000, maxBatches: 100, clock: systemClock, ...options };
     const { retentionDays, batchSize, maxBatches } = this.#o;
     if (!(retentionDays > 0)) throw new ConfigError('retentionDays must be positive');
-    if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-      throw new ConfigError('batchSize must be an integer from 1 to 10000');
-    }
-    if (!Number.isSafeInteger(maxBatches) || maxBatches < 1) {
-      throw new ConfigError('maxBatches must be a positive integer');
-    }
+    integerOption('batchSize', batchSize, { min: 1, max: 10_000 });
+    integerOption('maxBatches', maxBatches, { min: 1 });
   }
 
   /** Deletes published rows older than the retention, batch by batch, until none is left or `maxBatches`. */

@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import { ConfigError } from '../errors.js';
+import { integerOption } from '../options.js';
 import { type LoggerPort, silentLogger } from '../ports.js';
 import type { Sql } from './sql.js';
 
@@ -67,14 +68,10 @@ export function createPgSql(opts: PgSqlOptions): Sql {
   const statementTimeoutMs = opts.statementTimeoutMs ?? PG_POOL_DEFAULTS.statementTimeoutMs;
   const connectionTimeoutMs = opts.connectionTimeoutMs ?? PG_POOL_DEFAULTS.connectionTimeoutMs;
   const logger = opts.logger ?? silentLogger;
-  if (!Number.isInteger(max) || max < 1) throw new ConfigError('max must be an integer >= 1');
-  for (const [name, value] of [
-    ['idleTimeoutMs', idleTimeoutMs],
-    ['statementTimeoutMs', statementTimeoutMs],
-    ['connectionTimeoutMs', connectionTimeoutMs],
-  ] as const) {
-    if (!Number.isInteger(value) || value < 0) throw new ConfigError(`${name} must be an integer >= 0`);
-  }
+  integerOption('max', max, { min: 1 });
+  integerOption('idleTimeoutMs', idleTimeoutMs, { min: 0 });
+  integerOption('statementTimeoutMs', statementTimeoutMs, { min: 0 });
+  integerOption('connectionTimeoutMs', connectionTimeoutMs, { min: 0 });
   if (opts.searchPath !== undefined && !SEARCH_PATH.test(opts.searchPath)) {
     throw new ConfigError('searchPath must be a comma-separated list of plain identifiers');
   }

@@ -3,6 +3,7 @@
  * and never reaches the database's CHECK constraints (which stay as the backstop).
  */
 import { ValidationError } from '../errors.js';
+import { describeInteger, isIntegerIn } from '../options.js';
 import { LIMITS, type ProfileFields, profileFieldsSchema, summarizeIssues } from '../profile/schemas.js';
 import { toPayload } from './rows.js';
 
@@ -34,7 +35,7 @@ export function columnsOf(fields: ProfileFields): unknown[] {
 export function parseIfMatch(ifMatch: number | readonly number[] | undefined): number[] | null {
   if (ifMatch === undefined) return null;
   const versions = typeof ifMatch === 'number' ? [ifMatch] : [...ifMatch];
-  if (versions.length > LIMITS.ifMatchMaxTags || versions.some((v) => !Number.isSafeInteger(v) || v < 1)) {
+  if (versions.length > LIMITS.ifMatchMaxTags || versions.some((v) => !isIntegerIn(v, { min: 1 }))) {
     throw new ValidationError(
       'INVALID_VERSION',
       `ifMatch must be a positive integer or at most ${LIMITS.ifMatchMaxTags} of them`,
@@ -44,13 +45,14 @@ export function parseIfMatch(ifMatch: number | readonly number[] | undefined): n
 }
 
 export function assertPageSize(limit: number): void {
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-    throw new ValidationError('INVALID_QUERY', `limit must be an integer from 1 to ${MAX_PAGE}`);
+  const bounds = { min: 1, max: MAX_PAGE };
+  if (!isIntegerIn(limit, bounds)) {
+    throw new ValidationError('INVALID_QUERY', `limit must be ${describeInteger(bounds)}`);
   }
 }
 
 export function assertEpochMs(ms: number): void {
-  if (!Number.isSafeInteger(ms) || ms < 0) {
+  if (!isIntegerIn(ms, { min: 0 })) {
     throw new ValidationError('INVALID_QUERY', 'timestamps must be non-negative epoch milliseconds');
   }
 }

@@ -16,6 +16,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CacheWrite } from '../cache/writes.js';
 import { ConfigError, UserCacheError } from '../errors.js';
+import { integerOption } from '../options.js';
 import { silentLogger, systemClock } from '../ports.js';
 import { LIMITS, parseUserProfile } from '../profile/schemas.js';
 import { safeErrorText } from '../redis/errorText.js';
@@ -58,10 +59,8 @@ export class Prewarmer {
       ...stripUndefined(options),
     };
     const { batchSize, pauseMs, windowDays, budgetMs, cycleDeadlineMs } = this.#o;
-    if (!isInt(batchSize, 1, LIMITS.cacheBatchMax)) {
-      throw new ConfigError(`batchSize must be an integer from 1 to ${LIMITS.cacheBatchMax}`);
-    }
-    if (!isInt(pauseMs, 0)) throw new ConfigError('pauseMs must be a non-negative integer');
+    integerOption('batchSize', batchSize, { min: 1, max: LIMITS.cacheBatchMax });
+    integerOption('pauseMs', pauseMs, { min: 0 });
     if (!(windowDays > 0)) throw new ConfigError('windowDays must be positive');
     if (!(budgetMs > 0)) throw new ConfigError('budgetMs must be positive');
     if (!(cycleDeadlineMs > 0)) throw new ConfigError('cycleDeadlineMs must be positive');
@@ -258,10 +257,6 @@ function add(into: BatchCounts, counts: BatchCounts): void {
   into.skippedFresh += counts.skippedFresh;
   into.notFound += counts.notFound;
   into.errors += counts.errors;
-}
-
-function isInt(value: number, min: number, max = Number.MAX_SAFE_INTEGER): boolean {
-  return Number.isSafeInteger(value) && value >= min && value <= max;
 }
 
 /** `{ ...defaults, ...options }` must not let an explicit `undefined` erase a default. */

@@ -5,6 +5,7 @@
  * read-fill does, fenced by version, so a consumer can never cache stale data.
  */
 import { ConfigError } from '../errors.js';
+import { integerOption } from '../options.js';
 import { type LoggerPort, silentLogger } from '../ports.js';
 import type { UserCache } from '../userCache.js';
 import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './model.js';
@@ -52,9 +53,7 @@ export class ProfileClient {
   constructor(options: ProfileClientOptions) {
     if (!/^https?:\/\/\S+$/.test(options.apiBaseUrl))
       throw new ConfigError('apiBaseUrl must be an http(s) URL');
-    const timeoutMs = options.timeoutMs ?? 1500;
-    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
-      throw new ConfigError('timeoutMs must be a positive integer');
+    const timeoutMs = integerOption('timeoutMs', options.timeoutMs ?? 1500, { min: 1 });
     this.#cache = options.cache;
     this.#base = options.apiBaseUrl.replace(/\/+$/, '');
     this.#getToken = options.getToken;

@@ -6,6 +6,7 @@
  * test/profileModel.test.ts checks the two agree.
  */
 import { ValidationError } from '../errors.js';
+import { describeInteger, isIntegerIn } from '../options.js';
 
 /** Limits are part of the public contract: they are documented in docs/routes.md, "Limits". */
 export const LIMITS = {
@@ -159,10 +160,10 @@ export function parseUserProfile(input: unknown): UserProfile {
   if (typeof userId !== 'string' || !LIMITS.userIdPattern.test(userId))
     issues.push({ path: 'userId', message: USER_ID_MESSAGE });
   // Safe integers only: beyond 2^53 two versions can share one value and the fence could not order them.
-  if (!Number.isSafeInteger(updatedAt) || (updatedAt as number) < 0)
-    issues.push({ path: 'updatedAt', message: 'must be a non-negative integer' });
-  if (!Number.isSafeInteger(version) || (version as number) < 1)
-    issues.push({ path: 'version', message: 'must be a positive integer' });
+  if (!isIntegerIn(updatedAt, { min: 0 }))
+    issues.push({ path: 'updatedAt', message: `must be ${describeInteger({ min: 0 })}` });
+  if (!isIntegerIn(version, { min: 1 }))
+    issues.push({ path: 'version', message: `must be ${describeInteger({ min: 1 })}` });
   if (issues.length > 0) throw invalidProfile(issues);
   return { ...text, userId: userId as string, updatedAt: updatedAt as number, version: version as number };
 }

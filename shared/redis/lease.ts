@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from '@upstash/redis';
 import { KEY_LOCKING, runScript, script } from '../cache/scripts.js';
 import { ConfigError, LeaseHeldError, UserCacheError } from '../errors.js';
+import { integerOption } from '../options.js';
 import type { Clock } from '../ports.js';
 import { safeErrorText } from './errorText.js';
 
@@ -121,9 +122,7 @@ export class Lease implements HandoverLeasePort {
 
   constructor(options: LeaseOptions) {
     if (!options.key) throw new ConfigError('lease key must not be empty');
-    if (!Number.isSafeInteger(options.ttlMs) || options.ttlMs <= 0) {
-      throw new ConfigError('lease ttlMs must be a positive integer');
-    }
+    integerOption('lease ttlMs', options.ttlMs, { min: 1 });
     this.#redis = options.redis;
     this.key = options.key;
     this.ttlMs = options.ttlMs;

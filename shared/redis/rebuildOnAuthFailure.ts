@@ -9,7 +9,7 @@
  * of every module holding this client goes through it, and nothing above it changes.
  */
 import { errors, type Redis, type Requester } from '@upstash/redis';
-import { ConfigError } from '../errors.js';
+import { integerOption } from '../options.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from '../ports.js';
 import { safeErrorText } from './errorText.js';
 
@@ -51,10 +51,9 @@ export function isAuthFailure(error: unknown): boolean {
 type WithRequester = { client: Requester };
 
 export function rebuildOnAuthFailure(options: RebuildOnAuthFailureOptions): Redis {
-  const minInterval = options.minRefreshIntervalMs ?? 10_000;
-  if (!Number.isSafeInteger(minInterval) || minInterval < 0) {
-    throw new ConfigError('minRefreshIntervalMs must be a non-negative integer');
-  }
+  const minInterval = integerOption('minRefreshIntervalMs', options.minRefreshIntervalMs ?? 10_000, {
+    min: 0,
+  });
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger;
   const front = options.build(options.initial);

@@ -13,14 +13,14 @@
  */
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { ConfigError, LeaseHeldError, LeaseLostError, UserCacheError } from '../errors.js';
+import { LeaseHeldError, LeaseLostError, UserCacheError } from '../errors.js';
+import { integerOption } from '../options.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from '../ports.js';
 import { safeErrorText } from '../redis/errorText.js';
 import { type HandoverLeasePort, waitForLease } from '../redis/lease.js';
 import { EntryApplier } from './applier.js';
 import {
   emptyReport,
-  isInt,
   type PollReport,
   type ResolvedConsumerOptions,
   resolveConsumerOptions,
@@ -106,7 +106,7 @@ export class StreamConsumer {
    * entry its predecessor left pending; it hands over in turn when a successor waits (see docs/poller.md).
    */
   async runFor(budgetMs: number, opts: { relay?: Relay; signal?: AbortSignal } = {}): Promise<PollReport> {
-    if (!isInt(budgetMs, 1)) throw new ConfigError('budgetMs must be a positive integer');
+    integerOption('budgetMs', budgetMs, { min: 1 });
     const started = this.#clock();
     const lease = this.#lease;
     if (!lease) return this.#loop(started, started + budgetMs, opts.relay, opts.signal);

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { maxSafeEventAgeMs } from '../cache/ttl.js';
 import type { ProfileRepository } from '../db/profileRepository.js';
 import { ConfigError } from '../errors.js';
+import { integerOption } from '../options.js';
 import type { Clock, LoggerPort } from '../ports.js';
 import { LIMITS } from '../profile/schemas.js';
 import type { HandoverLeasePort } from '../redis/lease.js';
@@ -151,11 +152,8 @@ export function resolveConsumerOptions(options: StreamConsumerOptions): Resolved
     if (!o[k]) throw new ConfigError(`${k} must not be empty`);
   }
   if (o.startId !== '0' && o.startId !== '$') throw new ConfigError("startId must be '0' or '$'");
-  if (!isInt(o.count, 1, LIMITS.cacheBatchMax))
-    throw new ConfigError(`count must be 1-${LIMITS.cacheBatchMax}`);
-  for (const k of ['maxDeliveries', 'deadLetterMaxLen'] as const) {
-    if (!isInt(o[k], 1)) throw new ConfigError(`${k} must be a positive integer`);
-  }
+  integerOption('count', o.count, { min: 1, max: LIMITS.cacheBatchMax });
+  for (const k of ['maxDeliveries', 'deadLetterMaxLen'] as const) integerOption(k, o[k], { min: 1 });
   for (const k of [
     'claimIdleMs',
     'maxEventAgeMs',
@@ -165,7 +163,7 @@ export function resolveConsumerOptions(options: StreamConsumerOptions): Resolved
     'trimEveryMs',
     'periodMs',
   ] as const) {
-    if (!isInt(o[k], 0)) throw new ConfigError(`${k} must be a non-negative integer`);
+    integerOption(k, o[k], { min: 0 });
   }
   return o;
 }
@@ -192,8 +190,4 @@ export function emptyReport(): PollReport {
     waitedMs: 0,
     durationMs: 0,
   };
-}
-
-export function isInt(value: number, min: number, max = Number.MAX_SAFE_INTEGER): boolean {
-  return Number.isSafeInteger(value) && value >= min && value <= max;
 }

@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OutboxEvent } from '../db/profileRepository.js';
 import { ValidationError } from '../errors.js';
+import { describeInteger, isIntegerIn } from '../options.js';
 import type { Clock } from '../ports.js';
 import type { UserProfile } from '../profile/schemas.js';
 import { planEntry } from './entries.js';
@@ -103,8 +104,8 @@ function toOutboxEvent(change: ProfileChange, now: number, index: number): Outbo
   const version = deleted ? change.version : change.profile?.version;
   // The stream carries decimal text; beyond 2^53 two versions would share one text and the fence
   // could no longer order them.
-  if (!Number.isSafeInteger(version) || (version as number) < 1) {
-    throw new ValidationError('INVALID_VERSION', 'version must be a safe integer >= 1', { index });
+  if (!isIntegerIn(version, { min: 1 })) {
+    throw new ValidationError('INVALID_VERSION', `version must be ${describeInteger({ min: 1 })}`, { index });
   }
   const event: OutboxEvent = {
     outboxId: change.eventId ?? randomUUID(),

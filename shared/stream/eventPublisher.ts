@@ -9,6 +9,7 @@ import type { Redis } from '@upstash/redis';
 import { argsBytes, byteRanges, itemBudget, MAX_REQUEST_BYTES } from '../cache/requestSize.js';
 import type { OutboxEvent, ProfileRepository } from '../db/profileRepository.js';
 import { ConfigError, UserCacheError } from '../errors.js';
+import { integerOption } from '../options.js';
 import { isTimeoutError, safeErrorText } from '../redis/errorText.js';
 import { DEFAULT_STREAM_MAX_LEN } from './bounds.js';
 import { toStreamFields } from './events.js';
@@ -64,12 +65,8 @@ export class EventPublisher {
     this.#maxLen = options.maxLen ?? DEFAULT_STREAM_MAX_LEN;
     this.#repository = options.repository;
     if (this.stream.length === 0) throw new ConfigError('stream must not be empty');
-    if (!Number.isSafeInteger(this.#maxLen) || this.#maxLen < 1) {
-      throw new ConfigError('maxLen must be a positive integer');
-    }
-    if (!Number.isSafeInteger(this.#maxRequestBytes) || this.#maxRequestBytes < 1) {
-      throw new ConfigError('maxRequestBytes must be a positive integer');
-    }
+    integerOption('maxLen', this.#maxLen, { min: 1 });
+    integerOption('maxRequestBytes', this.#maxRequestBytes, { min: 1 });
   }
 
   /**

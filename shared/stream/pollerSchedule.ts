@@ -6,6 +6,8 @@
  * never sleep: each run's budget ends past the next run's start, the next run waits for the lease, and
  * the two hand over (see docs/poller.md). A run's billed time stays about one period.
  */
+import { integerOption } from '../options.js';
+
 export interface PollerSchedule {
   /** Time between two scheduled invocations. */
   readonly periodMs: number;
@@ -31,7 +33,6 @@ export const POLLER_SCHEDULE: PollerSchedule = {
 
 /** Scheduler's `rate(…)` expression for a period in whole minutes. */
 export function rateExpression(periodMs: number): string {
-  const minutes = periodMs / 60_000;
-  if (!Number.isInteger(minutes) || minutes < 1) throw new RangeError('the period must be whole minutes');
+  const minutes = integerOption('the period in minutes', periodMs / 60_000, { min: 1 });
   return minutes === 1 ? 'rate(1 minute)' : `rate(${minutes} minutes)`;
 }
