@@ -94,14 +94,29 @@ const numberSource: Reviver | undefined = (() => {
 /** True when numeric arguments keep their literal text (`1.50` stays `1.50`), i.e. Node 21+. */
 export const keepsNumberLiterals = numberSource !== undefined;
 
-function parseJson(text: string): unknown {
+function parseJson(text: string, reviver?: Reviver): unknown {
   try {
-    return numberSource
-      ? JSON.parse(text, numberSource as (key: string, value: unknown) => unknown)
-      : JSON.parse(text);
+    return reviver ? JSON.parse(text, reviver as (key: string, value: unknown) => unknown) : JSON.parse(text);
   } catch {
     throw new GatewayRequestError(400, 'ERR failed to parse the request body as JSON');
   }
+}
+
+/**
+ * Parses a request body. A reviver runs for every value and made a 100-command pipeline ~8x slower to
+ * parse on Node 24, for the literal text of numbers that most bodies do not hold (the client sends
+ * strings): bodies are parsed plainly, and only one that holds a number is parsed again with it.
+ */
+function parseBody(text: string): unknown {
+  const body = parseJson(text);
+  return numberSource && holdsNumber(body) ? parseJson(text, numberSource) : body;
+}
+
+function holdsNumber(value: unknown): boolean {
+  if (typeof value === 'number') return true;
+  if (!Array.isArray(value)) return false;
+  for (const item of value) if (holdsNumber(item)) return true;
+  return false;
 }
 
 /** Validates one command in place: Redis takes strings only, so numbers and booleans become text. */
@@ -121,12 +136,12 @@ function toCommand(value: unknown, where: string): Command {
 
 /** `POST /` body: `["SET", "k", "v"]`. */
 export function parseSingle(text: string): Command {
-  return toCommand(parseJson(text), 'the command');
+  return toCommand(parseBody(text), 'the command');
 }
 
 /** `POST /pipeline` and `/multi-exec` body: `[["SET", "k", "v"], ["GET", "k"]]`. */
 export function parseBatch(text: string): Command[] {
-  const body = parseJson(text);
+  const body = parseBody(text);
   if (!Array.isArray(body) || body.length === 0) {
     throw new GatewayRequestError(400, 'ERR the body must be a non-empty JSON array of commands');
   }
@@ -135,31 +150,58 @@ export function parseBatch(text: string): Command[] {
 }
 
 /**
- * Serialises a RESP2 reply as JSON by hand: blob strings arrive as Buffers and must be either decoded
- * (invalid UTF-8 becomes U+FFFD, as on Upstash) or base64-encoded, at any depth.
+ * Serialises a RESP2 reply as JSON: blob strings arrive as Buffers and are either decoded (invalid UTF-8
+ * becomes U+FFFD, as on Upstash) or base64-encoded, at any depth.
  */
 export function encodeValue(value: unknown, base64: boolean): string {
+  return base64 ? base64Json(value) : JSON.stringify(textValue(value));
+}
+
+/**
+ * Base64 needs no JSON escaping, so writing the text directly is the cheapest way (measured here: ~1.3x
+ * faster than building a tree for JSON.stringify).
+ */
+function base64Json(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null';
-  if (Buffer.isBuffer(value)) {
-    // Base64 needs no JSON escaping.
-    return base64 ? `"${value.toString('base64')}"` : JSON.stringify(value.toString('utf8'));
-  }
-  if (typeof value === 'string') {
-    return base64 ? `"${Buffer.from(value, 'utf8').toString('base64')}"` : JSON.stringify(value);
-  }
+  if (Buffer.isBuffer(value)) return `"${value.toString('base64')}"`;
+  if (typeof value === 'string') return `"${Buffer.from(value, 'utf8').toString('base64')}"`;
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
-      out += encodeValue(value[i], base64);
+      out += base64Json(value[i]);
     }
     return `${out}]`;
   }
+  return JSON.stringify(scalarValue(value));
+}
+
+/**
+ * The reply as the tree its JSON carries, for one native JSON.stringify: escaping each string by hand and
+ * concatenating took ~1.4x as long for a 100-key batch (1,200 strings).
+ */
+function textValue(value: unknown): unknown {
+  // toString() without arguments is Buffer's UTF-8 fast path (the same decoding as 'utf8').
+  if (Buffer.isBuffer(value)) return value.toString();
+  // JSON.stringify writes non-finite numbers as null, as Upstash does.
+  if (typeof value === 'string' || typeof value === 'number' || value === null) return value;
+  if (value === undefined) return null;
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = textValue(value[i]);
+    return out;
+  }
+  return scalarValue(value);
+}
+
+function scalarValue(value: unknown): unknown {
   // An error nested in an array (a Lua table holding error_reply): its text is never encoded.
-  if (value instanceof ErrorReply) return JSON.stringify(value.message);
-  if (typeof value === 'bigint') return value.toString();
-  return JSON.stringify(String(value));
+  if (value instanceof ErrorReply) return value.message;
+  // RESP2 integers come from node-redis as numbers; a bigint would need a type mapping the gateway does
+  // not set. Upstash answers integers as JSON numbers.
+  if (typeof value === 'bigint') return Number(value);
+  return String(value);
 }
 
 /**
