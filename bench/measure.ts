@@ -14,14 +14,24 @@ export async function measure(
   op: (i: number) => Promise<unknown>,
   warmup = Math.min(50, n),
 ): Promise<Figures> {
-  for (let i = 0; i < warmup; i++) await op(i);
+  return summarize(await sample(n, op, warmup));
+}
+
+/** `measure`'s raw latencies in ms, in order; `from` offsets the index handed to `op`. */
+export async function sample(
+  n: number,
+  op: (i: number) => Promise<unknown>,
+  warmup = Math.min(50, n),
+  from = 0,
+): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await op(from + i);
   const samples = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const start = performance.now();
-    await op(i);
+    await op(from + i);
     samples[i] = performance.now() - start;
   }
-  return summarize(Array.from(samples));
+  return Array.from(samples);
 }
 
 export function summarize(samples: number[]): Figures {
