@@ -46,9 +46,11 @@ describe('Gateway wire protocol', () => {
       );
     });
 
-    it('writes a 100-key HGETALL batch exactly as Upstash words it', () => {
+    it('writes a batch of HGETALL replies exactly as Upstash words it, escapes included', () => {
       const fields = (i: number) =>
-        ['fullName', `Ngono Ébénézer ${i}`, 'quote', 'a"b\\c\u2028', 'version', '1'].map((s) => Buffer.from(s));
+        ['fullName', `Ngono Ébénézer ${i}`, 'quote', 'a"b\\c\u2028', 'version', '1'].map((s) =>
+          Buffer.from(s),
+        );
 
       const text = encodeResult([fields(0), fields(1)], false);
 
