@@ -33,7 +33,7 @@ const reply: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   node: fc.oneof({ depthSize: 'small' }, tie('leaf'), fc.array(tie('node'), { maxLength: 6 })),
 })).node;
 
-describe('Gateway wire protocol', () => {
+describe('Gateway wire encoding (local/gateway/protocol.ts, no Redis)', () => {
   describe('encodeResult()', () => {
     it('writes every reply tree as JSON that parses back to its decoded text (property)', () => {
       fc.assert(
