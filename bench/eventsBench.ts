@@ -7,6 +7,12 @@ import { openScratchDatabase, type ScratchDatabase } from '../local/scratchDatab
 import { seedProfiles } from '../local/seedData.js';
 import { startUpstashGateway } from '../local/upstashGateway.js';
 import { ProfileRepository } from '../shared/db/profileRepository.js';
+import {
+  DEFAULT_EVENTS_GROUP,
+  DEFAULT_EVENTS_STREAM,
+  DEFAULT_PREWARM_BATCH_SIZE,
+  DEFAULT_PREWARM_PAUSE_MS,
+} from '../shared/defaults.js';
 import { SqlActivitySource } from '../shared/prewarm/activitySources.js';
 import { Prewarmer, type PrewarmReport } from '../shared/prewarm/prewarmer.js';
 import { ProfileService } from '../shared/profile/service.js';
@@ -44,11 +50,11 @@ export async function runEventsBench(opts: { updates?: number } = {}): Promise<E
       cache,
       repository,
       source: new SqlActivitySource({ sql: db.sql }),
-      batchSize: 500,
-      pauseMs: 1_500,
+      batchSize: DEFAULT_PREWARM_BATCH_SIZE,
+      pauseMs: DEFAULT_PREWARM_PAUSE_MS,
     });
     const report = await prewarmer.run();
-    const configuredPausesMs = Math.max(0, report.batches - 1) * 1_500;
+    const configuredPausesMs = Math.max(0, report.batches - 1) * DEFAULT_PREWARM_PAUSE_MS;
     const prewarm = {
       ...report,
       users,
@@ -78,8 +84,14 @@ export async function runEventsBench(opts: { updates?: number } = {}): Promise<E
     // Stop the loop once every update has been consumed (or its budget ends).
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      const [pending] = (await redis.xpending('events:users', 'user-cache', '-', '+', 1)) as unknown[];
-      const length = Number(await redis.xlen('events:users'));
+      const [pending] = (await redis.xpending(
+        DEFAULT_EVENTS_STREAM,
+        DEFAULT_EVENTS_GROUP,
+        '-',
+        '+',
+        1,
+      )) as unknown[];
+      const length = Number(await redis.xlen(DEFAULT_EVENTS_STREAM));
       if (pending === undefined && length >= updates) break;
       await new Promise((r) => setTimeout(r, 100));
     }

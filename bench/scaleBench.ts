@@ -13,6 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { createClient } from 'redis';
+import { SETTINGS } from '../functions/commons/settings.js';
 import { startRedisServer } from '../local/redisServer.js';
 import { openScratchDatabase } from '../local/scratchDatabase.js';
 import { seedProfiles } from '../local/seedData.js';
@@ -40,7 +41,7 @@ const ACTIVE = 150_000;
 const DEPLOYED_BUDGET_MS = 870_000;
 /** The deployed schedule repeats every 15 minutes (cron(0/15 4-6 * * ? *)). */
 const SCHEDULE_EVERY_MS = 15 * 60_000;
-const AUDIT_SAMPLE = 15_000;
+const AUDIT_SAMPLE = SETTINGS.auditSampleSize.default;
 
 export interface PrewarmScenario {
   source: 'activity' | 'sql';

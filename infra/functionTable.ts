@@ -3,6 +3,7 @@
  * it reads. The stack loops over it; the tests assert against it, so a new handler is one new row.
  */
 
+import { SCHEDULED_REDIS_TIMEOUT_MS, SETTINGS } from '../functions/commons/settings.js';
 import { POLLER_SCHEDULE, rateExpression } from '../shared/stream/pollerSchedule.js';
 
 /** Secrets a function may read; each maps to one `grantRead` and one `*_SECRET_ARN` variable. */
@@ -57,7 +58,9 @@ export interface FunctionSpec {
  * would abort it mid-flight and the retry would resend all of it, so they wait up to 2 s. API
  * functions keep the 250 ms default: there a slow Redis must fall back to PostgreSQL quickly.
  */
-const SCHEDULED_ENVIRONMENT = { REDIS_TIMEOUT_MS: '2000' } as const;
+const SCHEDULED_ENVIRONMENT = {
+  [SETTINGS.redisTimeoutMs.env]: String(SCHEDULED_REDIS_TIMEOUT_MS),
+};
 
 /**
  * API timeouts stay well under API Gateway's 30 s integration limit; the handlers give up on Redis in

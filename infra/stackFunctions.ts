@@ -7,6 +7,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { SETTINGS } from '../functions/commons/settings.js';
 import { ConfigError } from '../shared/errors.js';
 import { integerOption } from '../shared/options.js';
 import { POLLER_SAFETY_MARGIN_MS, POLLER_SCHEDULE } from '../shared/stream/pollerSchedule.js';
@@ -56,7 +57,7 @@ export function buildFunctions(
         ...props.environment,
         ...spec.environment,
         ...(usesDatabase && props.databaseSsl !== 'disable' && RDS_CA_ENV),
-        ...(isPoller && { POLLER_BUDGET_MS: String(POLLER_SCHEDULE.budgetMs) }),
+        ...(isPoller && { [SETTINGS.pollerBudgetMs.env]: String(POLLER_SCHEDULE.budgetMs) }),
       },
       network: usesDatabase ? props.network : undefined,
       reservedConcurrentExecutions:

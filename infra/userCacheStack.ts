@@ -10,6 +10,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { SETTINGS } from '../functions/commons/settings.js';
 import { STAGE_PATTERN, stageNames } from '../functions/commons/stage.js';
 import { ConfigError } from '../shared/errors.js';
 import { splitConnectionBudget } from './connectionBudget.js';
@@ -41,9 +42,9 @@ export interface UserCacheStackProps extends StackProps {
   readonly jwtIssuer: string;
   /** Accepted audiences (`aud`, or `client_id` for Cognito access tokens). */
   readonly jwtAudience: string[];
-  /** Scope required by the GET routes. @default 'users.read' */
+  /** Scope required by the GET routes. @default `SETTINGS.readScope.default` */
   readonly readScope?: string;
-  /** Scope required by PUT, POST and DELETE. @default 'users.write' */
+  /** Scope required by PUT, POST and DELETE. @default `SETTINGS.writeScope.default` */
   readonly writeScope?: string;
   /** Stage-wide throttling. @default { rateLimit: 500, burstLimit: 1000 } */
   readonly throttle?: ThrottleSettings;
@@ -140,7 +141,10 @@ export class UserCacheStack extends Stack {
 
     addRegionRule(this, imports);
 
-    const scopes = { read: props.readScope ?? 'users.read', write: props.writeScope ?? 'users.write' };
+    const scopes = {
+      read: props.readScope ?? SETTINGS.readScope.default,
+      write: props.writeScope ?? SETTINGS.writeScope.default,
+    };
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     this.databaseSecret = Secret.fromSecretCompleteArn(this, 'DatabaseSecret', props.databaseSecretArn);
     this.upstashSecret = props.upstashSecretArn
@@ -159,12 +163,12 @@ export class UserCacheStack extends Stack {
     this.functions = buildFunctions(this, {
       environment: {
         ...settingsToEnvironment(props.settings),
-        STAGE: props.stage,
-        POWERTOOLS_SERVICE_NAME: names.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: names.metricsNamespace,
-        AUTH_READ_SCOPE: scopes.read,
-        AUTH_WRITE_SCOPE: scopes.write,
-        ...(props.databaseSsl && { DATABASE_SSL: props.databaseSsl }),
+        [SETTINGS.stage.env]: props.stage,
+        [SETTINGS.serviceName.env]: names.serviceName,
+        [SETTINGS.metricsNamespace.env]: names.metricsNamespace,
+        [SETTINGS.readScope.env]: scopes.read,
+        [SETTINGS.writeScope.env]: scopes.write,
+        ...(props.databaseSsl && { [SETTINGS.databaseSsl.env]: props.databaseSsl }),
       },
       databaseSsl: props.databaseSsl,
       secrets: { upstash: this.upstashSecret, database: this.databaseSecret },

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import type { JWTPayload } from 'jose';
+import { SETTINGS } from '../functions/commons/settings.js';
 import {
   buildEvent,
   type HttpReply,
@@ -34,7 +35,7 @@ export interface ApiServerOptions {
   auth: DevAuth | ((origin: string) => Promise<DevAuth>);
   /**
    * Scope strings each route kind requires (AUTH_READ_SCOPE / AUTH_WRITE_SCOPE).
-   * @default { read: 'users.read', write: 'users.write' }
+   * @default the defaults of AUTH_READ_SCOPE / AUTH_WRITE_SCOPE (`functions/commons/settings.ts`)
    */
   scopes?: Record<ScopeKind, string>;
   /** @default ROUTES (the CDK stack's routes) */
@@ -70,7 +71,10 @@ const JSON_TYPE = { 'content-type': 'application/json' };
 
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const routes = options.routes ?? ROUTES;
-  const scopes = options.scopes ?? { read: 'users.read', write: 'users.write' };
+  const scopes = options.scopes ?? {
+    read: SETTINGS.readScope.default,
+    write: SETTINGS.writeScope.default,
+  };
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const timeoutMs = options.handlerTimeoutMs ?? 30_000;
   const log = options.log ?? console.log;

@@ -7,6 +7,7 @@
  */
 import type { Redis } from '@upstash/redis';
 import { runScript, script } from '../shared/cache/scripts.js';
+import { DEAD_LETTER_SUFFIX } from '../shared/defaults.js';
 
 export interface DeadEntry {
   /** Id in the dead-letter stream. */
@@ -64,7 +65,7 @@ export class StreamRedrive {
 
   constructor(options: StreamRedriveOptions) {
     this.#o = options;
-    this.deadStream = `${options.stream}:dead`;
+    this.deadStream = `${options.stream}${DEAD_LETTER_SUFFIX}`;
   }
 
   /** Oldest first, at most `count`. */

@@ -29,6 +29,12 @@ import {
 } from './cache/stats.js';
 import { TtlPolicy } from './cache/ttl.js';
 import { type CacheWrite, encodeWrites, type WriteOutcome } from './cache/writes.js';
+import {
+  DEFAULT_NEGATIVE_TTL_SECONDS,
+  DEFAULT_TOMBSTONE_TTL_SECONDS,
+  DEFAULT_TTL_JITTER,
+  DEFAULT_TTL_SECONDS,
+} from './defaults.js';
 import { LeaseLostError, UserCacheError, ValidationError } from './errors.js';
 import { integerOption } from './options.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
@@ -57,23 +63,23 @@ export interface UserCacheOptions {
   keyPrefix?: string;
   /**
    * Profile TTL in seconds. Each write draws its TTL uniformly from `[ttl × (1 − ttlJitter), ttl]`.
-   * @default 604800 (7 days)
+   * @default {@link DEFAULT_TTL_SECONDS} (7 days)
    */
   ttlSeconds?: number;
   /**
    * Fraction of the TTL to spread expiries over, so a prewarmed batch does not expire in one instant.
-   * @default 0.05
+   * @default {@link DEFAULT_TTL_JITTER}
    */
   ttlJitter?: number;
   /**
    * TTL of a negative entry (an id PostgreSQL does not have). Short: a create overrides it anyway.
-   * @default 60
+   * @default {@link DEFAULT_NEGATIVE_TTL_SECONDS}
    */
   negativeTtlSeconds?: number;
   /**
    * TTL of tombstones and invalidation markers. Must exceed the longest delay an event or fill may have;
    * older events are applied as invalidations instead (see the stream poller).
-   * @default 604800 (7 days)
+   * @default {@link DEFAULT_TOMBSTONE_TTL_SECONDS} (7 days)
    */
   tombstoneTtlSeconds?: number;
   /** Consecutive-failure breaker around every Redis call. @default { failureThreshold: 3, cooldownMs: 5000 } */
@@ -129,10 +135,10 @@ export class UserCache {
     this.#logger = options.logger ?? silentLogger;
     this.#ttl = new TtlPolicy(
       {
-        profileSeconds: options.ttlSeconds ?? 604_800,
-        jitter: options.ttlJitter ?? 0.05,
-        negativeSeconds: options.negativeTtlSeconds ?? 60,
-        tombstoneSeconds: options.tombstoneTtlSeconds ?? 604_800,
+        profileSeconds: options.ttlSeconds ?? DEFAULT_TTL_SECONDS,
+        jitter: options.ttlJitter ?? DEFAULT_TTL_JITTER,
+        negativeSeconds: options.negativeTtlSeconds ?? DEFAULT_NEGATIVE_TTL_SECONDS,
+        tombstoneSeconds: options.tombstoneTtlSeconds ?? DEFAULT_TOMBSTONE_TTL_SECONDS,
       },
       options.random ?? Math.random,
     );

@@ -1,22 +1,29 @@
 /**
- * The ONE parser of environment variables (see the README's configuration table). Values are trimmed; an
+ * The ONE parser of environment variables: `settings.ts` names them, with their defaults and allowed values
+ * (the README's configuration table is rendered from it). Values are trimmed; an
  * empty value means "unset". Every error is a `ConfigError` naming the variable, never echoing its value
  * (URLs may carry passwords). `shared/` never reads `process.env`: handlers pass what they need down.
  */
-import * as z from 'zod/mini';
 import { shortestProfileTtlSeconds } from '../../shared/cache/ttl.js';
 import { ConfigError } from '../../shared/errors.js';
-import { LIMITS } from '../../shared/profile/schemas.js';
-import { DEFAULT_STREAM_MAX_LEN } from '../../shared/stream/bounds.js';
-import { POLLER_SCHEDULE } from '../../shared/stream/pollerSchedule.js';
-import { STAGE_PATTERN, stageNames } from './stage.js';
+import type { LogLevel } from '../../shared/observability/jsonLogger.js';
+import { describeInteger, isIntegerIn } from '../../shared/options.js';
+import {
+  type ChoiceSetting,
+  type FractionSetting,
+  type IntSetting,
+  SETTINGS,
+  type Setting,
+  type TextSetting,
+} from './settings.js';
+import { stageNames } from './stage.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** Where PostgreSQL's credentials come from, once they are known to be set. */
 export type DatabaseSource = { source: 'env'; url: string } | { source: 'secret'; secretArn: string };
 
-export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
+export type { LogLevel };
 
 export interface Config {
   /**
@@ -59,118 +66,117 @@ export interface Config {
   powertools: { logLevel: LogLevel; serviceName: string; metricsNamespace: string; metricsDisabled: boolean };
 }
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.pipe(
-    z.string().check(z.regex(/^\d{1,15}$/, 'must be a whole number')),
-    z.pipe(
-      z.transform(Number),
-      z.number().check(z.gte(min, `must be at least ${min}`), z.lte(max, `must be at most ${max}`)),
-    ),
-  );
-const fraction = z.pipe(
-  z.string().check(z.regex(/^(0(\.\d+)?|\.\d+)$/, 'must be a decimal number in [0, 1)')),
-  z.transform(Number),
-);
-/** Redis key / stream / group names and OAuth scopes: no whitespace (scope claims are space-separated). */
-const name = z
-  .string()
-  .check(z.regex(/^[\x21-\x7e]{1,200}$/, 'must be 1-200 printable ASCII characters without spaces'));
-const keyPrefix = z
-  .string()
-  .check(z.regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 : _ . -'));
-const stageName = z
-  .string()
-  .check(z.regex(STAGE_PATTERN, 'must be 1-20 characters of a-z 0-9 -, starting with a letter'));
-const httpUrl = z.string().check(z.regex(/^https?:\/\/[^\s]+$/, 'must be an http(s) URL'));
-const postgresUrl = z.string().check(z.regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a postgres:// URL'));
-const arn = z
-  .string()
-  .check(z.regex(/^arn:aws[a-z-]*:secretsmanager:[^\s]+$/, 'must be a Secrets Manager ARN'));
-const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
-  z.pipe(z.string().check(z.toLowerCase()), z.enum(values, `must be one of: ${values.join(', ')}`));
-const logLevel = z.pipe(
-  z.string().check(z.toUpperCase()),
-  z.enum(
-    ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'],
-    'must be one of TRACE, DEBUG, INFO, WARN, ERROR, CRITICAL, SILENT',
-  ),
-);
-
 /** Reads and validates every setting. Throws `ConfigError` (with `details.variable`) on the first bad one. */
 export function loadConfig(env: Env = process.env): Config {
-  const get = <T>(variable: string, schema: z.ZodMiniType<T, string>): T | undefined => {
-    const raw = env[variable]?.trim();
-    if (raw === undefined || raw === '') return undefined;
-    const parsed = schema.safeParse(raw);
-    if (parsed.success) return parsed.data;
-    throw configError(variable, `${variable} ${parsed.error.issues[0]?.message ?? 'is invalid'}`);
-  };
-
-  const upstashUrl = get('UPSTASH_REDIS_REST_URL', httpUrl);
-  const upstashToken = get('UPSTASH_REDIS_REST_TOKEN', z.string());
-  const upstashArn = get('UPSTASH_SECRET_ARN', arn);
-  const databaseUrl = get('DATABASE_URL', postgresUrl);
-  const databaseArn = get('DATABASE_SECRET_ARN', arn);
-  const stage = get('STAGE', stageName);
+  const get = reader(env);
+  const S = SETTINGS;
+  const upstashUrl = get(S.upstashUrl);
+  const upstashToken = get(S.upstashToken);
+  const upstashArn = get(S.upstashSecretArn);
+  const databaseUrl = get(S.databaseUrl);
+  const databaseArn = get(S.databaseSecretArn);
+  const stage = get(S.stage);
   // Without a stage: the names of a single-stage setup (local stack, tests, older deployments).
   const names = stage === undefined ? undefined : stageNames(stage);
 
   return {
     stage,
     upstash: eitherSource(
-      'UPSTASH_SECRET_ARN',
+      S.upstashSecretArn.env,
       upstashArn,
-      ['UPSTASH_REDIS_REST_URL', upstashUrl],
-      ['UPSTASH_REDIS_REST_TOKEN', upstashToken],
+      [S.upstashUrl.env, upstashUrl],
+      [S.upstashToken.env, upstashToken],
     ),
     database: {
       ...databaseSource(databaseArn, databaseUrl),
       // RDS behind a secret is reached over the VPC: require TLS there; a local URL usually has none.
-      ssl: get('DATABASE_SSL', oneOf(['require', 'disable'])) ?? (databaseArn ? 'require' : 'disable'),
+      ssl: get(S.databaseSsl) ?? (databaseArn ? 'require' : 'disable'),
     },
-    redisTimeoutMs: get('REDIS_TIMEOUT_MS', int(1, 60_000)) ?? 250,
+    redisTimeoutMs: get(S.redisTimeoutMs) ?? S.redisTimeoutMs.default,
     secretsExtension: {
-      port: get('PARAMETERS_SECRETS_EXTENSION_HTTP_PORT', int(1, 65_535)) ?? 2773,
-      sessionToken: get('AWS_SESSION_TOKEN', z.string()),
+      port: get(S.secretsExtensionPort) ?? S.secretsExtensionPort.default,
+      sessionToken: get(S.sessionToken),
     },
     cache: fenced({
-      keyPrefix: get('CACHE_KEY_PREFIX', keyPrefix) ?? names?.keyPrefix ?? '',
-      ttlSeconds: get('CACHE_TTL_SECONDS', int(1)) ?? 604_800,
-      ttlJitter: get('CACHE_TTL_JITTER', fraction) ?? 0.05,
-      negativeTtlSeconds: get('CACHE_NEGATIVE_TTL_SECONDS', int(1)) ?? 60,
-      tombstoneTtlSeconds: get('CACHE_TOMBSTONE_TTL_SECONDS', int(7_200)) ?? 604_800,
+      keyPrefix: get(S.keyPrefix) ?? names?.keyPrefix ?? S.keyPrefix.default,
+      ttlSeconds: get(S.ttlSeconds) ?? S.ttlSeconds.default,
+      ttlJitter: get(S.ttlJitter) ?? S.ttlJitter.default,
+      negativeTtlSeconds: get(S.negativeTtlSeconds) ?? S.negativeTtlSeconds.default,
+      tombstoneTtlSeconds: get(S.tombstoneTtlSeconds) ?? S.tombstoneTtlSeconds.default,
     }),
     events: {
-      stream: get('EVENTS_STREAM', name) ?? names?.eventsStream ?? 'events:users',
-      group: get('EVENTS_GROUP', name) ?? names?.eventsGroup ?? 'user-cache',
-      maxLen: get('EVENTS_STREAM_MAX_LEN', int(1)) ?? DEFAULT_STREAM_MAX_LEN,
+      stream: get(S.eventsStream) ?? names?.eventsStream ?? S.eventsStream.default,
+      group: get(S.eventsGroup) ?? names?.eventsGroup ?? S.eventsGroup.default,
+      maxLen: get(S.eventsStreamMaxLen) ?? S.eventsStreamMaxLen.default,
     },
-    poller: { budgetMs: get('POLLER_BUDGET_MS', int(1, 900_000)) ?? POLLER_SCHEDULE.budgetMs },
+    poller: { budgetMs: get(S.pollerBudgetMs) ?? S.pollerBudgetMs.default },
     prewarm: {
-      batchSize: get('PREWARM_BATCH_SIZE', int(1, LIMITS.cacheBatchMax)) ?? 500,
-      pauseMs: get('PREWARM_PAUSE_MS', int(0, 900_000)) ?? 1500,
-      windowDays: get('PREWARM_WINDOW_DAYS', int(1, 365)) ?? 7,
-      source: get('PREWARM_SOURCE', oneOf(['activity', 'sql'])) ?? 'activity',
-      deadlineMinutes: get('PREWARM_DEADLINE_MINUTES', int(1, 1_440)) ?? 150,
+      batchSize: get(S.prewarmBatchSize) ?? S.prewarmBatchSize.default,
+      pauseMs: get(S.prewarmPauseMs) ?? S.prewarmPauseMs.default,
+      windowDays: get(S.prewarmWindowDays) ?? S.prewarmWindowDays.default,
+      source: get(S.prewarmSource) ?? S.prewarmSource.default,
+      deadlineMinutes: get(S.prewarmDeadlineMinutes) ?? S.prewarmDeadlineMinutes.default,
     },
-    // 15,000 an hour: every one of 350,000 cached profiles is audited within a day (docs/scale.md).
-    audit: { sampleSize: get('AUDIT_SAMPLE_SIZE', int(1, 100_000)) ?? 15_000 },
-    outbox: { retentionDays: get('OUTBOX_RETENTION_DAYS', int(1, 3_650)) ?? 7 },
+    audit: { sampleSize: get(S.auditSampleSize) ?? S.auditSampleSize.default },
+    outbox: { retentionDays: get(S.outboxRetentionDays) ?? S.outboxRetentionDays.default },
     auth: {
-      readScope: get('AUTH_READ_SCOPE', name) ?? 'users.read',
-      writeScope: get('AUTH_WRITE_SCOPE', name) ?? 'users.write',
+      readScope: get(S.readScope) ?? S.readScope.default,
+      writeScope: get(S.writeScope) ?? S.writeScope.default,
     },
     powertools: {
-      logLevel: get('POWERTOOLS_LOG_LEVEL', logLevel) ?? 'INFO',
-      serviceName: get('POWERTOOLS_SERVICE_NAME', name) ?? names?.serviceName ?? 'user-cache',
-      metricsNamespace:
-        get('POWERTOOLS_METRICS_NAMESPACE', name) ?? names?.metricsNamespace ?? 'NgomnaUserCache',
-      metricsDisabled:
-        (get('POWERTOOLS_METRICS_DISABLED', oneOf(['true', 'false', '1', '0'])) ?? 'false').match(
-          /^(true|1)$/,
-        ) !== null,
+      logLevel: get(S.logLevel) ?? S.logLevel.default,
+      serviceName: get(S.serviceName) ?? names?.serviceName ?? S.serviceName.default,
+      metricsNamespace: get(S.metricsNamespace) ?? names?.metricsNamespace ?? S.metricsNamespace.default,
+      metricsDisabled: /^(true|1)$/.test(get(S.metricsDisabled) ?? S.metricsDisabled.default),
     },
   };
+}
+
+/** The value of one setting, parsed by its kind; `undefined` when unset (absent, empty or blank). */
+interface Read {
+  (setting: IntSetting | FractionSetting): number | undefined;
+  <V extends string>(setting: ChoiceSetting<V>): V | undefined;
+  (setting: TextSetting): string | undefined;
+}
+
+function reader(env: Env): Read {
+  return ((setting: Setting) => {
+    const raw = env[setting.env]?.trim();
+    if (raw === undefined || raw === '') return undefined;
+    const value = parse(setting, raw);
+    if (value !== undefined) return value;
+    throw configError(setting.env, `${setting.env} must be ${allowedValues(setting)}`);
+  }) as Read;
+}
+
+function parse(setting: Setting, raw: string): string | number | undefined {
+  switch (setting.kind) {
+    case 'int': {
+      // Digits only: Number() would also take '1e3', '0x10' and '1.0'.
+      const value = /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+      return isIntegerIn(value, setting) ? value : undefined;
+    }
+    case 'fraction':
+      return /^(0(\.\d+)?|\.\d+)$/.test(raw) ? Number(raw) : undefined;
+    case 'choice':
+      return setting.values.find((v) => v.toLowerCase() === raw.toLowerCase());
+    case 'text':
+      return setting.pattern.test(raw) ? raw : undefined;
+  }
+}
+
+/** What a setting accepts, in words: error messages and the README's Meaning column say it the same way. */
+export function allowedValues(setting: Setting): string {
+  switch (setting.kind) {
+    case 'int':
+      return describeInteger(setting);
+    case 'fraction':
+      return 'a decimal number in [0, 1)';
+    case 'choice':
+      return `one of ${setting.values.join(', ')}`;
+    case 'text':
+      return setting.rule;
+  }
 }
 
 /**

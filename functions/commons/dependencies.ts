@@ -28,6 +28,7 @@ import { assertUpstashConfigured } from './notConfigured.js';
 import type { ApiDeps } from './route.js';
 import { SecretReader, type SecretSource } from './secretReader.js';
 import { buildProfileServices } from './services.js';
+import { SETTINGS } from './settings.js';
 
 export interface Dependencies extends ApiDeps {
   config: Config;
@@ -78,17 +79,17 @@ export async function buildDependencies(config: Config): Promise<Dependencies> {
   const upstash =
     config.upstash.source === 'env'
       ? config.upstash
-      : await secrets.get(config.upstash.secretArn, upstashSecret, 'UPSTASH_SECRET_ARN');
+      : await secrets.get(config.upstash.secretArn, upstashSecret, SETTINGS.upstashSecretArn.env);
   assertUpstashConfigured(
     upstash,
-    config.upstash.source === 'env' ? 'UPSTASH_REDIS_REST_URL' : 'UPSTASH_SECRET_ARN',
+    config.upstash.source === 'env' ? SETTINGS.upstashUrl.env : SETTINGS.upstashSecretArn.env,
   );
   const upstashSource = config.upstash;
   // A rotated token (new one in the secret, old one revoked) is picked up on the first 401: no redeploy.
   const refresh = async () => {
     if (upstashSource.source === 'env') return upstashSource;
     secrets.refresh(upstashSource.secretArn);
-    return secrets.get(upstashSource.secretArn, upstashSecret, 'UPSTASH_SECRET_ARN');
+    return secrets.get(upstashSource.secretArn, upstashSecret, SETTINGS.upstashSecretArn.env);
   };
   const client = (responseEncoding?: 'text') =>
     rebuildOnAuthFailure({
@@ -146,10 +147,8 @@ function secretSource(config: Config): SecretSource {
 const NO_SECRETS: SecretSource = {
   get: async () => {
     throw new ConfigError(
-      'AWS_SESSION_TOKEN is required to read *_SECRET_ARN secrets (the Lambda runtime sets it)',
-      {
-        details: { variable: 'AWS_SESSION_TOKEN' },
-      },
+      `${SETTINGS.sessionToken.env} is required to read *_SECRET_ARN secrets (the Lambda runtime sets it)`,
+      { details: { variable: SETTINGS.sessionToken.env } },
     );
   },
   refresh: () => false,
@@ -236,7 +235,7 @@ async function databaseOptions(
   // NODE_EXTRA_CA_CERTS=/var/runtime/ca-cert.pem (set by the stack).
   const ssl: PoolConfig['ssl'] = db.ssl === 'require' ? { rejectUnauthorized: true } : false;
   if (db.source === 'env') return { connectionString: db.url, config: { ssl } };
-  const read = () => secrets.get(db.secretArn, rdsSecret, 'DATABASE_SECRET_ARN');
+  const read = () => secrets.get(db.secretArn, rdsSecret, SETTINGS.databaseSecretArn.env);
   const secret = await read();
   return {
     config: {

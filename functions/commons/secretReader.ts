@@ -11,6 +11,7 @@
  */
 import type * as z from 'zod/mini';
 import { ConfigError } from '../../shared/errors.js';
+import { SETTINGS } from './settings.js';
 
 /** The header the extension checks against the environment's own `AWS_SESSION_TOKEN` (SSRF guard). */
 export const SECRETS_TOKEN_HEADER = 'X-Aws-Parameters-Secrets-Token';
@@ -18,7 +19,7 @@ export const SECRETS_TOKEN_HEADER = 'X-Aws-Parameters-Secrets-Token';
 export interface SecretReaderOptions {
   /**
    * Base URL of the extension.
-   * @default 'http://localhost:2773'
+   * @default `http://localhost:<PARAMETERS_SECRETS_EXTENSION_HTTP_PORT's default>` (`settings.ts`)
    */
   baseUrl?: string;
   /** The environment's `AWS_SESSION_TOKEN`; the extension refuses requests without it. */
@@ -63,7 +64,10 @@ export class SecretReader implements SecretSource {
   readonly #entries = new Map<string, Entry>();
 
   constructor(options: SecretReaderOptions) {
-    this.#baseUrl = (options.baseUrl ?? 'http://localhost:2773').replace(/\/$/, '');
+    this.#baseUrl = (options.baseUrl ?? `http://localhost:${SETTINGS.secretsExtensionPort.default}`).replace(
+      /\/$/,
+      '',
+    );
     this.#token = options.sessionToken;
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#minRefreshIntervalMs = options.minRefreshIntervalMs ?? 5000;

@@ -5,6 +5,13 @@
  * stages never read each other's keys, events, leases or metrics.
  */
 
+import { DEFAULT_EVENTS_GROUP, DEFAULT_EVENTS_STREAM } from '../../shared/defaults.js';
+
+/** POWERTOOLS_SERVICE_NAME without a stage; a stage appends `-<stage>`. */
+export const DEFAULT_SERVICE_NAME = 'user-cache';
+/** POWERTOOLS_METRICS_NAMESPACE without a stage; a stage appends `/<stage>`. */
+export const DEFAULT_METRICS_NAMESPACE = 'NgomnaUserCache';
+
 /** Lower-case letters, digits and dashes, starting with a letter: safe in key, metric and resource names. */
 export const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,19}$/;
 
@@ -24,9 +31,9 @@ export interface StageNames {
 export function stageNames(stage: string): StageNames {
   return {
     keyPrefix: `${stage}:`,
-    eventsStream: `${stage}:events:users`,
-    eventsGroup: `user-cache-${stage}`,
-    serviceName: `user-cache-${stage}`,
-    metricsNamespace: `NgomnaUserCache/${stage}`,
+    eventsStream: `${stage}:${DEFAULT_EVENTS_STREAM}`,
+    eventsGroup: `${DEFAULT_EVENTS_GROUP}-${stage}`,
+    serviceName: `${DEFAULT_SERVICE_NAME}-${stage}`,
+    metricsNamespace: `${DEFAULT_METRICS_NAMESPACE}/${stage}`,
   };
 }

@@ -21,6 +21,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { SETTINGS } from '../../functions/commons/settings.js';
 import type { FunctionSpec, SecretUse } from '../functionTable.js';
 import { assertNoSecretValues } from './environment.js';
 
@@ -35,8 +36,8 @@ export const REQUIRE_BANNER =
   "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 const SECRET_ENV: Record<SecretUse, string> = {
-  upstash: 'UPSTASH_SECRET_ARN',
-  database: 'DATABASE_SECRET_ARN',
+  upstash: SETTINGS.upstashSecretArn.env,
+  database: SETTINGS.databaseSecretArn.env,
 };
 
 /**

@@ -1,83 +1,108 @@
 /**
  * Non-secret runtime settings, typed for the stack and mapped to the env vars that
- * `functions/commons/config.ts` parses. Only settings given here are set: config.ts owns the defaults, so
- * they live in one place.
+ * `functions/commons/config.ts` parses, by the names in `functions/commons/settings.ts`. Only settings given
+ * here are set: the functions apply the table's defaults, so they live in one place.
  */
 import type { LogLevel } from '../../functions/commons/config.js';
+import { SCHEDULED_REDIS_TIMEOUT_MS, SETTINGS, type SettingName } from '../../functions/commons/settings.js';
+import type {
+  DEFAULT_EVENTS_GROUP,
+  DEFAULT_EVENTS_STREAM,
+  DEFAULT_LOG_LEVEL,
+  DEFAULT_NEGATIVE_TTL_SECONDS,
+  DEFAULT_OUTBOX_RETENTION_DAYS,
+  DEFAULT_PREWARM_BATCH_SIZE,
+  DEFAULT_PREWARM_DEADLINE_MINUTES,
+  DEFAULT_PREWARM_PAUSE_MS,
+  DEFAULT_PREWARM_WINDOW_DAYS,
+  DEFAULT_REDIS_TIMEOUT_MS,
+  DEFAULT_STREAM_MAX_LEN,
+  DEFAULT_TOMBSTONE_TTL_SECONDS,
+  DEFAULT_TTL_JITTER,
+  DEFAULT_TTL_SECONDS,
+} from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
 
-/** Tuning knobs of the cache, the event stream, the prewarm and the audit. Every field is optional. */
+/**
+ * Tuning knobs of the cache, the event stream, the prewarm and the audit. Every field is optional; each
+ * maps to the `SETTINGS` entry of the same name (its variable, default and allowed values).
+ */
 export interface CacheSettings {
-  /** Prefix of every Redis key (to share one Upstash database between stages). @default '' */
+  /** Prefix of every Redis key (to share one Upstash database between stages). @default the stage's `<stage>:` */
   readonly keyPrefix?: string;
   /**
-   * Per-request Redis timeout in ms, for the API functions: the scheduled ones keep the 2000 their
-   * rows in `FUNCTIONS` set. @default 250
+   * Per-request Redis timeout in ms, for the API functions: the scheduled ones keep their
+   * {@link SCHEDULED_REDIS_TIMEOUT_MS}. @default {@link DEFAULT_REDIS_TIMEOUT_MS}
    */
   readonly redisTimeoutMs?: number;
-  /** Profile TTL in seconds. @default 604800 (7 days) */
+  /** Profile TTL in seconds. @default {@link DEFAULT_TTL_SECONDS} (7 days) */
   readonly ttlSeconds?: number;
-  /** Random TTL spread as a fraction, so entries written together do not expire together. @default 0.05 */
+  /** Random TTL spread as a fraction, so entries written together do not expire together. @default {@link DEFAULT_TTL_JITTER} */
   readonly ttlJitter?: number;
-  /** TTL of "user does not exist" entries in seconds. @default 60 */
+  /** TTL of "user does not exist" entries in seconds. @default {@link DEFAULT_NEGATIVE_TTL_SECONDS} */
   readonly negativeTtlSeconds?: number;
-  /** TTL of deletion tombstones in seconds. @default 604800 */
+  /** TTL of deletion tombstones in seconds. @default {@link DEFAULT_TOMBSTONE_TTL_SECONDS} */
   readonly tombstoneTtlSeconds?: number;
-  /** Redis stream of user events. @default 'events:users' */
+  /** Redis stream of user events. @default the stage's `<stage>:` + {@link DEFAULT_EVENTS_STREAM} */
   readonly eventsStream?: string;
-  /** Consumer group of the poller. @default 'user-cache' */
+  /** Consumer group of the poller. @default {@link DEFAULT_EVENTS_GROUP} + `-<stage>` */
   readonly eventsGroup?: string;
-  /** Approximate hard cap of the stream (XADD MAXLEN ~). @default 1000000 */
+  /** Approximate hard cap of the stream (XADD MAXLEN ~). @default {@link DEFAULT_STREAM_MAX_LEN} */
   readonly eventsStreamMaxLen?: number;
-  /** Profiles per prewarm batch. @default 500 */
+  /** Profiles per prewarm batch. @default {@link DEFAULT_PREWARM_BATCH_SIZE} */
   readonly prewarmBatchSize?: number;
-  /** Pause between prewarm batches in ms (keeps Upstash throughput for live traffic). @default 1500 */
+  /** Pause between prewarm batches in ms (keeps Upstash throughput for live traffic). @default {@link DEFAULT_PREWARM_PAUSE_MS} */
   readonly prewarmPauseMs?: number;
-  /** Prewarm users active in the last N days. @default 7 */
+  /** Prewarm users active in the last N days. @default {@link DEFAULT_PREWARM_WINDOW_DAYS} */
   readonly prewarmWindowDays?: number;
-  /** Where prewarm finds active users. @default 'activity' */
-  readonly prewarmSource?: 'activity' | 'sql';
-  /** A prewarm cycle not complete this many minutes after it began raises the alarm. @default 150 */
+  /** Where prewarm finds active users. @default `SETTINGS.prewarmSource.default` */
+  readonly prewarmSource?: (typeof SETTINGS.prewarmSource.values)[number];
+  /** A prewarm cycle not complete this many minutes after it began raises the alarm. @default {@link DEFAULT_PREWARM_DEADLINE_MINUTES} */
   readonly prewarmDeadlineMinutes?: number;
-  /** Cached profiles the hourly audit compares with PostgreSQL per run. @default 15000 */
+  /** Cached profiles the hourly audit compares with PostgreSQL per run. @default `SETTINGS.auditSampleSize.default` */
   readonly auditSampleSize?: number;
-  /** Published outbox rows older than this many days are purged (hourly). @default 7 */
+  /** Published outbox rows older than this many days are purged (hourly). @default {@link DEFAULT_OUTBOX_RETENTION_DAYS} */
   readonly outboxRetentionDays?: number;
-  /** Powertools log level. @default 'INFO' */
+  /** Powertools log level. @default {@link DEFAULT_LOG_LEVEL} */
   readonly logLevel?: LogLevel;
 }
 
-const ENV_NAMES = {
-  keyPrefix: 'CACHE_KEY_PREFIX',
-  redisTimeoutMs: 'REDIS_TIMEOUT_MS',
-  ttlSeconds: 'CACHE_TTL_SECONDS',
-  ttlJitter: 'CACHE_TTL_JITTER',
-  negativeTtlSeconds: 'CACHE_NEGATIVE_TTL_SECONDS',
-  tombstoneTtlSeconds: 'CACHE_TOMBSTONE_TTL_SECONDS',
-  eventsStream: 'EVENTS_STREAM',
-  eventsGroup: 'EVENTS_GROUP',
-  eventsStreamMaxLen: 'EVENTS_STREAM_MAX_LEN',
-  prewarmBatchSize: 'PREWARM_BATCH_SIZE',
-  prewarmPauseMs: 'PREWARM_PAUSE_MS',
-  prewarmWindowDays: 'PREWARM_WINDOW_DAYS',
-  prewarmSource: 'PREWARM_SOURCE',
-  prewarmDeadlineMinutes: 'PREWARM_DEADLINE_MINUTES',
-  auditSampleSize: 'AUDIT_SAMPLE_SIZE',
-  outboxRetentionDays: 'OUTBOX_RETENTION_DAYS',
-  logLevel: 'POWERTOOLS_LOG_LEVEL',
-} as const satisfies Record<keyof CacheSettings, string>;
+// Every knob is a row of the settings table (a key that is not fails to compile).
+const KNOBS = [
+  'keyPrefix',
+  'redisTimeoutMs',
+  'ttlSeconds',
+  'ttlJitter',
+  'negativeTtlSeconds',
+  'tombstoneTtlSeconds',
+  'eventsStream',
+  'eventsGroup',
+  'eventsStreamMaxLen',
+  'prewarmBatchSize',
+  'prewarmPauseMs',
+  'prewarmWindowDays',
+  'prewarmSource',
+  'prewarmDeadlineMinutes',
+  'auditSampleSize',
+  'outboxRetentionDays',
+  'logLevel',
+] as const satisfies readonly (keyof CacheSettings & SettingName)[];
 
 /**
  * Variables that would carry a secret value. Functions get secret ARNs and fetch values at init, so
  * these must never reach a function's configuration (readable by anyone with lambda:GetFunction).
  */
-export const FORBIDDEN_ENV = ['UPSTASH_REDIS_REST_TOKEN', 'UPSTASH_REDIS_REST_URL', 'DATABASE_URL'] as const;
+export const FORBIDDEN_ENV = [
+  SETTINGS.upstashToken.env,
+  SETTINGS.upstashUrl.env,
+  SETTINGS.databaseUrl.env,
+] as const;
 
 export function settingsToEnvironment(settings: CacheSettings = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [key, name] of Object.entries(ENV_NAMES)) {
-    const value = settings[key as keyof CacheSettings];
-    if (value !== undefined) env[name] = String(value);
+  for (const key of KNOBS) {
+    const value = settings[key];
+    if (value !== undefined) env[SETTINGS[key].env] = String(value);
   }
   return env;
 }

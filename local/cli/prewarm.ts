@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { SCHEDULED_REDIS_TIMEOUT_MS } from '../../functions/commons/settings.js';
 import { pruneActivity } from '../../shared/cache/activity.js';
 import { ProfileRepository } from '../../shared/db/profileRepository.js';
 import { LeaseHeldError } from '../../shared/errors.js';
@@ -42,7 +43,8 @@ function parseConfig() {
       PREWARM_BATCH_SIZE: values['batch-size'] ?? env.PREWARM_BATCH_SIZE,
       PREWARM_PAUSE_MS: values['pause-ms'] ?? env.PREWARM_PAUSE_MS,
       PREWARM_WINDOW_DAYS: values['window-days'] ?? env.PREWARM_WINDOW_DAYS,
-      REDIS_TIMEOUT_MS: env.REDIS_TIMEOUT_MS?.trim() || '2000',
+      // A scheduled job's timeout, as the deployed prewarm has (infra/functionTable.ts).
+      REDIS_TIMEOUT_MS: env.REDIS_TIMEOUT_MS?.trim() || String(SCHEDULED_REDIS_TIMEOUT_MS),
     });
   } catch (error) {
     console.error(`prewarm: ${error instanceof Error ? error.message : String(error)}`);

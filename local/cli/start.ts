@@ -5,14 +5,16 @@
  * Optional env: PORT (8001), SEED_USERS (5000), REDIS_URL, DATABASE_URL, JWT_ISSUER, JWT_AUDIENCE, and
  * every setting of functions/commons/config.ts (TTLs, scopes, stream names, POWERTOOLS_LOG_LEVEL).
  */
+import { describeInteger, isIntegerIn } from '../../shared/options.js';
 import { startLocalStack } from '../localStack.js';
 
 function intFromEnv(name: string, fallback: number, max: number): number {
   const raw = process.env[name]?.trim();
   if (!raw) return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || value > max) {
-    console.error(`${name} must be a whole number from 0 to ${max}`);
+  const bounds = { min: 0, max };
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!isIntegerIn(value, bounds)) {
+    console.error(`${name} must be ${describeInteger(bounds)}`);
     process.exit(2);
   }
   return value;

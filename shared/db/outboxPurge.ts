@@ -8,6 +8,8 @@
  * trigger: who wrote a row does not matter) never touch the rows being deleted, so writers are never
  * blocked behind a purge and a purge never queues behind them.
  */
+
+import { DEFAULT_OUTBOX_RETENTION_DAYS } from '../defaults.js';
 import { ConfigError } from '../errors.js';
 import { integerOption } from '../options.js';
 import type { Clock } from '../ports.js';
@@ -30,7 +32,7 @@ SELECT count(*)::int AS n FROM purged`;
 
 export interface OutboxPurgerOptions {
   sql: SqlQueryable;
-  /** Published rows older than this many days are deleted. @default 7 */
+  /** Published rows older than this many days are deleted. @default {@link DEFAULT_OUTBOX_RETENTION_DAYS} */
   retentionDays?: number;
   /** Rows per DELETE statement. @default 1000 */
   batchSize?: number;
@@ -54,7 +56,13 @@ export class OutboxPurger {
   readonly #o: Required<OutboxPurgerOptions>;
 
   constructor(options: OutboxPurgerOptions) {
-    this.#o = { retentionDays: 7, batchSize: 1_000, maxBatches: 100, clock: systemClock, ...options };
+    this.#o = {
+      retentionDays: DEFAULT_OUTBOX_RETENTION_DAYS,
+      batchSize: 1_000,
+      maxBatches: 100,
+      clock: systemClock,
+      ...options,
+    };
     const { retentionDays, batchSize, maxBatches } = this.#o;
     if (!(retentionDays > 0)) throw new ConfigError('retentionDays must be positive');
     integerOption('batchSize', batchSize, { min: 1, max: 10_000 });

@@ -3,6 +3,8 @@
  * `timestamp`, `service`, the Lambda context's keys once `addContext` ran, then the extra keys), in about
  * 1 KB instead of its 20 KB and its share of every cold start. A suppressed level costs one comparison.
  */
+
+import { DEFAULT_LOG_LEVEL } from '../defaults.js';
 import type { Clock, LoggerPort } from '../ports.js';
 
 export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
@@ -20,7 +22,7 @@ const RANK: Record<LogLevel, number> = {
 export interface JsonLoggerOptions {
   /** POWERTOOLS_SERVICE_NAME. */
   serviceName: string;
-  /** POWERTOOLS_LOG_LEVEL. @default 'INFO' */
+  /** POWERTOOLS_LOG_LEVEL. @default {@link DEFAULT_LOG_LEVEL} */
   logLevel?: LogLevel;
   /** Receives each line. @default a write to process.stdout */
   write?: (line: string) => void;
@@ -46,7 +48,7 @@ export class JsonLogger implements LoggerPort {
 
   constructor(options: JsonLoggerOptions) {
     this.#serviceName = options.serviceName;
-    this.#rank = RANK[options.logLevel ?? 'INFO'];
+    this.#rank = RANK[options.logLevel ?? DEFAULT_LOG_LEVEL];
     this.#write = options.write ?? ((line) => process.stdout.write(`${line}\n`));
     this.#clock = options.clock ?? Date.now;
   }

@@ -15,6 +15,12 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CacheWrite } from '../cache/writes.js';
+import {
+  DEFAULT_PREWARM_BATCH_SIZE,
+  DEFAULT_PREWARM_DEADLINE_MINUTES,
+  DEFAULT_PREWARM_PAUSE_MS,
+  DEFAULT_PREWARM_WINDOW_DAYS,
+} from '../defaults.js';
 import { ConfigError, UserCacheError } from '../errors.js';
 import { integerOption } from '../options.js';
 import { silentLogger, systemClock } from '../ports.js';
@@ -46,12 +52,12 @@ export class Prewarmer {
 
   constructor(options: PrewarmerOptions) {
     this.#o = {
-      batchSize: 500,
-      pauseMs: 1500,
-      windowDays: 7,
+      batchSize: DEFAULT_PREWARM_BATCH_SIZE,
+      pauseMs: DEFAULT_PREWARM_PAUSE_MS,
+      windowDays: DEFAULT_PREWARM_WINDOW_DAYS,
       budgetMs: Number.POSITIVE_INFINITY,
       checkpoint: new MemoryPrewarmCheckpoint(),
-      cycleDeadlineMs: 9_000_000,
+      cycleDeadlineMs: DEFAULT_PREWARM_DEADLINE_MINUTES * 60_000,
       cycleOf: utcDay,
       clock: systemClock,
       sleep: (ms) => delay(ms),

@@ -1,5 +1,11 @@
 /** The prewarmer's options and reports (the `Prewarmer` itself is `prewarmer.ts`). */
 import type { ProfileRepository } from '../db/profileRepository.js';
+import type {
+  DEFAULT_PREWARM_BATCH_SIZE,
+  DEFAULT_PREWARM_DEADLINE_MINUTES,
+  DEFAULT_PREWARM_PAUSE_MS,
+  DEFAULT_PREWARM_WINDOW_DAYS,
+} from '../defaults.js';
 import type { Clock, LoggerPort } from '../ports.js';
 import type { LeasePort } from '../redis/lease.js';
 import type { UserCache } from '../userCache.js';
@@ -10,11 +16,11 @@ export interface PrewarmerOptions {
   cache: Pick<UserCache, 'write'>;
   repository: Pick<ProfileRepository, 'getMany'>;
   source: ActiveUserSource;
-  /** Ids per batch (one page, one query, one cache write). At most 1000. @default 500 */
+  /** Ids per batch (one page, one query, one cache write). At most 1000. @default {@link DEFAULT_PREWARM_BATCH_SIZE} */
   batchSize?: number;
-  /** Pause between two batches (none after the last). @default 1500 */
+  /** Pause between two batches (none after the last). @default {@link DEFAULT_PREWARM_PAUSE_MS} */
   pauseMs?: number;
-  /** Users active within this many days are warmed. @default 7 */
+  /** Users active within this many days are warmed. @default {@link DEFAULT_PREWARM_WINDOW_DAYS} */
   windowDays?: number;
   /**
    * Stop starting batches after this long (a Lambda must end before its timeout). The report then says
@@ -33,7 +39,7 @@ export interface PrewarmerOptions {
   /**
    * A cycle not complete this long after it began is reported short (`closed` in the report, once):
    * the alarm fires then, instead of waiting for the next day's cycle. Later runs still carry on.
-   * @default 9000000 (2.5 hours)
+   * @default {@link DEFAULT_PREWARM_DEADLINE_MINUTES} minutes (2.5 hours)
    */
   cycleDeadlineMs?: number;
   /** The cycle a time belongs to. @default the UTC day */

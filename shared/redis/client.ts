@@ -3,6 +3,7 @@
  * the client keeps its HTTP connections alive across warm invocations.
  */
 import { Redis } from '@upstash/redis';
+import { DEFAULT_REDIS_TIMEOUT_MS } from '../defaults.js';
 
 export interface RedisClientOptions {
   /** Upstash REST URL (`https://…upstash.io`, or the local gateway's `http://127.0.0.1:…`). */
@@ -11,7 +12,7 @@ export interface RedisClientOptions {
   token: string;
   /**
    * Per-HTTP-request timeout. Upstash has none by default, so a stalled request would hang the Lambda.
-   * @default 250
+   * @default {@link DEFAULT_REDIS_TIMEOUT_MS}
    */
   timeoutMs?: number;
   /**
@@ -38,7 +39,7 @@ export interface RedisClientOptions {
 
 /** Builds an `@upstash/redis` client with safe defaults for an API path. */
 export function createRedisClient(options: RedisClientOptions): Redis {
-  const timeoutMs = options.timeoutMs ?? 250;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
   return new Redis({
     url: options.url,
     token: options.token,

@@ -4,6 +4,14 @@
 import { randomUUID } from 'node:crypto';
 import { maxSafeEventAgeMs } from '../cache/ttl.js';
 import type { ProfileRepository } from '../db/profileRepository.js';
+import {
+  DEAD_LETTER_SUFFIX,
+  DEFAULT_EVENTS_GROUP,
+  DEFAULT_EVENTS_STREAM,
+  DEFAULT_TOMBSTONE_TTL_SECONDS,
+  DEFAULT_TTL_JITTER,
+  DEFAULT_TTL_SECONDS,
+} from '../defaults.js';
 import { ConfigError } from '../errors.js';
 import { integerOption } from '../options.js';
 import type { Clock, LoggerPort } from '../ports.js';
@@ -20,17 +28,17 @@ export interface StreamConsumerOptions {
   redis: StreamConsumerRedis;
   /** Where events are applied: one `write` call per batch. */
   cache: Pick<UserCache, 'write'>;
-  /** @default 'events:users' */
+  /** @default {@link DEFAULT_EVENTS_STREAM} */
   stream?: string;
-  /** @default 'user-cache' */
+  /** @default {@link DEFAULT_EVENTS_GROUP} */
   group?: string;
   /** Consumer name, unique per invocation (finished consumers are deleted). @default `poller-<uuid>` */
   consumer?: string;
-  /** @default `${stream}:dead` */
+  /** @default `${stream}${DEAD_LETTER_SUFFIX}` ({@link DEAD_LETTER_SUFFIX}) */
   deadLetterStream?: string;
   /**
    * Cap of the dead-letter stream (`MAXLEN ~`), one Upstash record too: the events stream's byte-sized cap.
-   * @default DEFAULT_STREAM_MAX_LEN (4545)
+   * @default {@link DEFAULT_STREAM_MAX_LEN}
    */
   deadLetterMaxLen?: number;
   /** Entries per XREADGROUP (and per claim page). At most 1000. @default 100 */
@@ -42,7 +50,7 @@ export interface StreamConsumerOptions {
   /**
    * Events older than this are applied as invalidations: the newer version's fence may have expired. Pass
    * `maxSafeEventAgeMs(ttls)` (cache/ttl.ts) of the cache's TTL settings; a larger value lets an aged
-   * event roll a profile back. @default 570960000 (the default TTLs: 7 d × 0.95 minus 1 h)
+   * event roll a profile back. @default `maxSafeEventAgeMs` of the default TTLs (7 d × 0.95 minus 1 h)
    */
   maxEventAgeMs?: number;
   /**
@@ -128,19 +136,23 @@ export type ResolvedConsumerOptions = Required<
 
 /** Applies defaults and throws `ConfigError` for an invalid value. */
 export function resolveConsumerOptions(options: StreamConsumerOptions): ResolvedConsumerOptions {
-  const stream = options.stream ?? 'events:users';
+  const stream = options.stream ?? DEFAULT_EVENTS_STREAM;
   const o: ResolvedConsumerOptions = {
     stream,
-    group: options.group ?? 'user-cache',
+    group: options.group ?? DEFAULT_EVENTS_GROUP,
     consumer: options.consumer ?? `poller-${randomUUID()}`,
-    deadLetterStream: options.deadLetterStream ?? `${stream}:dead`,
+    deadLetterStream: options.deadLetterStream ?? `${stream}${DEAD_LETTER_SUFFIX}`,
     deadLetterMaxLen: options.deadLetterMaxLen ?? DEFAULT_STREAM_MAX_LEN,
     count: options.count ?? 100,
     claimIdleMs: options.claimIdleMs ?? 30_000,
     maxDeliveries: options.maxDeliveries ?? 5,
     maxEventAgeMs:
       options.maxEventAgeMs ??
-      maxSafeEventAgeMs({ ttlSeconds: 604_800, ttlJitter: 0.05, tombstoneTtlSeconds: 604_800 }),
+      maxSafeEventAgeMs({
+        ttlSeconds: DEFAULT_TTL_SECONDS,
+        ttlJitter: DEFAULT_TTL_JITTER,
+        tombstoneTtlSeconds: DEFAULT_TOMBSTONE_TTL_SECONDS,
+      }),
     startId: options.startId ?? '0',
     minPauseMs: options.minPauseMs ?? 50,
     maxPauseMs: options.maxPauseMs ?? 1_000,

@@ -48,12 +48,12 @@ export interface EventProducerOptions {
   redis: EventPublisherRedis;
   /**
    * Stream key: the one the poller reads.
-   * @default 'events:users'
+   * @default {@link DEFAULT_EVENTS_STREAM} (shared/defaults.ts)
    */
   stream?: string;
   /**
    * `MAXLEN ~` cap sent with every XADD (a safety net; the poller trims what every group has read).
-   * @default 1000000
+   * @default {@link DEFAULT_STREAM_MAX_LEN} (shared/defaults.ts)
    */
   maxLen?: number;
   /** Source of `occurredAt` when a change has none. @default Date.now */

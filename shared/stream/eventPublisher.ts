@@ -8,6 +8,7 @@
 import type { Redis } from '@upstash/redis';
 import { argsBytes, byteRanges, itemBudget, MAX_REQUEST_BYTES } from '../cache/requestSize.js';
 import type { OutboxEvent, ProfileRepository } from '../db/profileRepository.js';
+import { DEFAULT_EVENTS_STREAM } from '../defaults.js';
 import { ConfigError, UserCacheError } from '../errors.js';
 import { integerOption } from '../options.js';
 import { isTimeoutError, safeErrorText } from '../redis/errorText.js';
@@ -26,14 +27,14 @@ export interface EventPublisherOptions {
   redis: EventPublisherRedis;
   /**
    * Stream key (already prefixed for tests/tenants).
-   * @default 'events:users'
+   * @default {@link DEFAULT_EVENTS_STREAM}
    */
   stream?: string;
   /**
    * Hard cap sent with every XADD as `MAXLEN ~`: the stream's bound whatever its consumers do (the poller
    * trims by MINID once every live group has read past an entry, which never drops unread events). Sized
    * in bytes: a stream is ONE Upstash record, refused past 100 MB (see DEFAULT_STREAM_MAX_LEN).
-   * @default DEFAULT_STREAM_MAX_LEN (4545)
+   * @default {@link DEFAULT_STREAM_MAX_LEN}
    */
   maxLen?: number;
   /** When set, `publish` marks the outbox rows it published. @default undefined (no marking) */
@@ -61,7 +62,7 @@ export class EventPublisher {
   constructor(options: EventPublisherOptions) {
     this.#maxRequestBytes = options.maxRequestBytes ?? MAX_REQUEST_BYTES;
     this.#redis = options.redis;
-    this.stream = options.stream ?? 'events:users';
+    this.stream = options.stream ?? DEFAULT_EVENTS_STREAM;
     this.#maxLen = options.maxLen ?? DEFAULT_STREAM_MAX_LEN;
     this.#repository = options.repository;
     if (this.stream.length === 0) throw new ConfigError('stream must not be empty');
