@@ -13,7 +13,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createClient } from 'redis';
-import { connectionOptions, discard } from './redisBackend.js';
+import { connectionOptions, discard } from './connections.js';
 
 export type SubscribeKind = 'subscribe' | 'psubscribe';
 

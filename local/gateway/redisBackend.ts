@@ -3,7 +3,14 @@
  * (node-redis pipelines concurrent commands on it by itself), plus a few dedicated connections for
  * MULTI/EXEC, whose queued state must never leak into other requests.
  */
-import { createClient, ErrorReply, RESP_TYPES, type RedisClientOptions } from 'redis';
+import { createClient, ErrorReply } from 'redis';
+import {
+  connectionOptions,
+  discard,
+  type Outcome,
+  type RawConnection,
+  RedisUnavailableError,
+} from './connections.js';
 import { type CommandTable, parseCommandTable, type SizeLimits } from './limits.js';
 import { consumerPending, parseReadGroup, pelRefusal, type ReadGroupRequest } from './pelLimit.js';
 import { type Command, GatewayRequestError, rejectionOf } from './protocol.js';
@@ -11,56 +18,9 @@ import { scanWithType, withoutWithType } from './scanWithType.js';
 import { ScriptDigests } from './scripts.js';
 import { SizeGuard } from './sizeGuard.js';
 
-/** What the gateway needs of a node-redis connection (raw `sendCommand`, no reply transforms). */
-interface RawConnection {
-  readonly isOpen: boolean;
-  readonly isReady: boolean;
-  sendCommand(args: readonly (string | Buffer)[]): Promise<unknown>;
-  connect(): Promise<unknown>;
-  destroy(): void;
-  on(event: 'error', listener: (err: unknown) => void): unknown;
-}
-
-/** One entry of a pipeline or transaction reply. */
-export type Outcome = { ok: true; value: unknown } | { ok: false; error: string };
-
-/** Redis is unreachable (down, restarting): the request is answered 503, not 400. */
-export class RedisUnavailableError extends GatewayRequestError {
-  constructor(cause: unknown) {
-    super(503, `ERR Redis is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`);
-  }
-}
+export type { Outcome } from './connections.js';
 
 const MAX_IDLE_TX_CONNECTIONS = 8;
-
-/** node-redis throws when destroying a connection that already gave up (no reconnects, socket gone). */
-export function discard(conn: { readonly isOpen: boolean; destroy(): void }): void {
-  if (conn.isOpen) conn.destroy();
-}
-
-export function connectionOptions(
-  url: string,
-  reconnect: boolean,
-  connected: () => boolean,
-): RedisClientOptions {
-  return {
-    url,
-    RESP: 2,
-    // Fail fast while Redis is down instead of queueing requests until it returns: the caller's
-    // timeout and fallback path is what tests exercise.
-    disableOfflineQueue: true,
-    // Blob strings as Buffers: binary values survive, and base64 encodes the bytes Redis holds.
-    commandOptions: { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } },
-    socket: {
-      connectTimeout: 2_000,
-      // After a Redis restart the shared connection comes back on its own; at start-up, give up
-      // after ~1 s so a wrong URL fails startUpstashGateway() instead of hanging it.
-      reconnectStrategy: reconnect
-        ? (retries: number, cause: Error) => (connected() || retries < 10 ? 100 : cause)
-        : false,
-    },
-  };
-}
 
 export class RedisBackend {
   readonly #url: string;
