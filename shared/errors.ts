@@ -48,13 +48,19 @@ export type UserCacheErrorCode =
 /** Redis could not answer. Callers treat it as "unknown" and go to PostgreSQL; it is never fatal. */
 export class UserCacheError extends AppError {
   readonly code: UserCacheErrorCode;
+  /**
+   * The kind of Redis' error reply (`NOGROUP`, `BUSYGROUP`…, see `redisErrorCode` in redis/errorText.ts)
+   * when Redis answered with one; undefined for a network failure or a timeout. Match this, not the text.
+   */
+  readonly redisCode: string | undefined;
   constructor(
     code: UserCacheErrorCode,
     message: string,
-    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+    options: { cause?: unknown; details?: Record<string, unknown>; redisCode?: string | undefined } = {},
   ) {
     super(message, options);
     this.code = code;
+    this.redisCode = options.redisCode;
   }
 }
 

@@ -40,7 +40,7 @@ import { integerOption } from './options.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
 import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profile/model.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './redis/circuitBreaker.js';
-import { isTimeoutError, safeErrorText } from './redis/errorText.js';
+import { isTimeoutError, redisErrorCode, safeErrorText } from './redis/errorText.js';
 import type { LeaseFence } from './redis/lease.js';
 
 export type { CacheLookup } from './cache/codec.js';
@@ -306,7 +306,7 @@ export class UserCache {
         this.#queueMarks(p, marks);
       });
       // NOSCRIPT: the server lost its script cache (restart, failover). EVAL runs and re-caches it.
-      if (reply?.error?.includes('NOSCRIPT'))
+      if (redisErrorCode(reply?.error) === 'NOSCRIPT')
         [reply, markReply] = await this.#exec((p) => {
           p.eval(lua.source, keys, args);
           this.#queueMarks(p, marks);
@@ -411,7 +411,9 @@ export class UserCache {
       this.#stats.add('errors');
       const timeout = isTimeoutError(error);
       // No `cause`: the client's error text embeds the command, profile fields included.
-      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', safeErrorText(error));
+      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', safeErrorText(error), {
+        redisCode: redisErrorCode(error),
+      });
     }
   }
 }

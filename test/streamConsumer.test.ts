@@ -92,6 +92,21 @@ describe('StreamConsumer', () => {
       expect(await cache.get(id)).toEqual({ status: 'hit', profile: storedProfile(id, 1) });
     });
 
+    it('recreates a group deleted under it (NOGROUP) and applies what arrives after', async () => {
+      const stream = newStream();
+      const id = newId();
+      const c = consumer(stream);
+      await c.ensureGroup();
+      await t.redis.exec(['XGROUP', 'DESTROY', stream, 'user-cache']);
+      await xadd(stream, event('user.profile.created', id, 1));
+
+      const report = await c.runFor(5_000);
+
+      expect(report.errors).toBeGreaterThanOrEqual(1);
+      expect(report.applied).toBe(1);
+      expect(await cache.get(id)).toEqual({ status: 'hit', profile: storedProfile(id, 1) });
+    });
+
     it("skips the stream's history when configured to start at $", async () => {
       const stream = newStream();
       const id = newId();

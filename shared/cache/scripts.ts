@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from '@upstash/redis';
+import { redisErrorCode } from '../redis/errorText.js';
 
 export interface LuaScript {
   source: string;
@@ -127,7 +128,7 @@ export async function runScript(
   try {
     return await redis.evalsha(lua.sha1, keys, args);
   } catch (error) {
-    if (error instanceof Error && error.message.includes('NOSCRIPT')) {
+    if (redisErrorCode(error) === 'NOSCRIPT') {
       return redis.eval(lua.source, keys, args);
     }
     throw error;

@@ -20,7 +20,7 @@ import { KEY_LOCKING, runScript, script } from '../cache/scripts.js';
 import { ConfigError, LeaseHeldError, UserCacheError } from '../errors.js';
 import { integerOption } from '../options.js';
 import type { Clock } from '../ports.js';
-import { safeErrorText } from './errorText.js';
+import { redisErrorCode, safeErrorText } from './errorText.js';
 
 /** The Redis commands a lease needs (an `@upstash/redis` client built by `createRedisClient`). */
 export type LeaseRedis = Pick<Redis, 'exec' | 'evalsha' | 'eval'>;
@@ -191,6 +191,7 @@ export class Lease implements HandoverLeasePort {
     } catch (error) {
       throw new UserCacheError('CACHE_UNAVAILABLE', `lease ${this.key}: ${safeErrorText(error)}`, {
         cause: error,
+        redisCode: redisErrorCode(error),
       });
     }
   }

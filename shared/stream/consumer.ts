@@ -162,7 +162,7 @@ export class StreamConsumer {
         }
         if (!(error instanceof UserCacheError)) throw error;
         run.report.errors++;
-        if (error.message.includes('NOGROUP')) this.#groupReady = false;
+        if (error.redisCode === 'NOGROUP') this.#groupReady = false;
         this.#logger.warn('poller step failed; retrying', { error: error.message });
       }
       if (progressed) {

@@ -11,7 +11,7 @@ import type { OutboxEvent, ProfileRepository } from '../db/profileRepository.js'
 import { DEFAULT_EVENTS_STREAM } from '../defaults.js';
 import { ConfigError, UserCacheError } from '../errors.js';
 import { integerOption } from '../options.js';
-import { isTimeoutError, safeErrorText } from '../redis/errorText.js';
+import { isTimeoutError, redisErrorCode, safeErrorText } from '../redis/errorText.js';
 import { DEFAULT_STREAM_MAX_LEN } from './bounds.js';
 import { toStreamFields } from './events.js';
 
@@ -130,7 +130,10 @@ export class EventPublisher {
           timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE',
           // The text, not the error as `cause`: the client's error embeds the command, profiles included.
           `XADD to the events stream failed: ${safeErrorText(error)}`,
-          { details: { stream: this.stream, events: events.length - start } },
+          {
+            details: { stream: this.stream, events: events.length - start },
+            redisCode: redisErrorCode(error),
+          },
         );
         break;
       }

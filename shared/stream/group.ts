@@ -7,7 +7,7 @@
 
 import type { Redis } from '@upstash/redis';
 import { UserCacheError } from '../errors.js';
-import { isTimeoutError, safeErrorText } from '../redis/errorText.js';
+import { isTimeoutError, redisErrorCode, safeErrorText } from '../redis/errorText.js';
 import { deadLetterFields, decodeEntries, decodeReadGroup, type StreamEntry } from './entries.js';
 import { pruneConsumers, type TrimResult, trimAcknowledged } from './trim.js';
 
@@ -35,7 +35,7 @@ export class StreamGroup {
     try {
       await this.#cmd(['XGROUP', 'CREATE', this.stream, this.group, startId, 'MKSTREAM']);
     } catch (error) {
-      if (!(error instanceof UserCacheError && error.message.includes('BUSYGROUP'))) throw error;
+      if (!(error instanceof UserCacheError && error.redisCode === 'BUSYGROUP')) throw error;
     }
   }
 
@@ -160,7 +160,9 @@ export class StreamGroup {
       // poller logs this message.
       const message = safeErrorText(error, 1000);
       const timeout = isTimeoutError(error);
-      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', message);
+      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', message, {
+        redisCode: redisErrorCode(error),
+      });
     }
   }
 }
