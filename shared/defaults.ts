@@ -21,6 +21,8 @@ export const DEFAULT_TTL_JITTER = 0.05;
 export const DEFAULT_NEGATIVE_TTL_SECONDS = 60;
 /** TTL of tombstones and invalidation markers, seconds (7 days). */
 export const DEFAULT_TOMBSTONE_TTL_SECONDS = 604_800;
+/** How often one instance records a user's read in the activity set, at most, ms (1 hour). */
+export const DEFAULT_ACTIVITY_INTERVAL_MS = 3_600_000;
 
 /** Per-request Redis timeout on API paths, ms: a slow Redis must fall back to PostgreSQL quickly. */
 export const DEFAULT_REDIS_TIMEOUT_MS = 250;

@@ -7,18 +7,12 @@
  * asks PostgreSQL.
  */
 
-import type { Redis } from '@upstash/redis';
-import { ActivityMarks, MARK_LIVE, markLiveArgs, unrecorded } from './cache/activity.js';
+import { ActivityMarks, unrecorded } from './cache/activity.js';
 import { type CacheLookup, decodeEntry } from './cache/codec.js';
 import { type CacheKeys, cacheKeys } from './cache/keys.js';
+import type { UserCacheOptions } from './cache/options.js';
 import { fencedWriteRanges, MAX_REQUEST_BYTES } from './cache/requestSize.js';
-import {
-  FENCE_REFUSED,
-  FENCED_WRITE,
-  FENCED_WRITE_SLOTS,
-  fencedByLease,
-  type LuaScript,
-} from './cache/scripts.js';
+import { FENCE_REFUSED, FENCED_WRITE, FENCED_WRITE_SLOTS, fencedByLease } from './cache/scripts.js';
 import {
   type CacheStats,
   COUNTERS,
@@ -27,9 +21,11 @@ import {
   toCacheStats,
   zeroCounters,
 } from './cache/stats.js';
+import { CacheTransport, type PipelineReply } from './cache/transport.js';
 import { TtlPolicy } from './cache/ttl.js';
 import { type CacheWrite, encodeWrites, type WriteOutcome } from './cache/writes.js';
 import {
+  DEFAULT_ACTIVITY_INTERVAL_MS,
   DEFAULT_NEGATIVE_TTL_SECONDS,
   DEFAULT_TOMBSTONE_TTL_SECONDS,
   DEFAULT_TTL_JITTER,
@@ -39,84 +35,22 @@ import { LeaseLostError, UserCacheError, ValidationError } from './errors.js';
 import { integerOption } from './options.js';
 import { type Clock, type LoggerPort, silentLogger, systemClock } from './ports.js';
 import { assertUserId, LIMITS, parseUserProfile, type UserProfile } from './profile/model.js';
-import { CircuitBreaker, type CircuitBreakerOptions } from './redis/circuitBreaker.js';
-import { isTimeoutError, redisErrorCode, safeErrorText } from './redis/errorText.js';
+import { CircuitBreaker } from './redis/circuitBreaker.js';
+import { safeErrorText } from './redis/errorText.js';
 import type { LeaseFence } from './redis/lease.js';
 
 export type { CacheLookup } from './cache/codec.js';
+export type { UserCacheOptions } from './cache/options.js';
 export type { CacheStats } from './cache/stats.js';
+export type { UserCacheRedis } from './cache/transport.js';
 export type { CacheWrite, WriteOutcome } from './cache/writes.js';
-
-/** The Redis commands the cache needs (an `@upstash/redis` client built by `createRedisClient`). */
-export type UserCacheRedis = Pick<Redis, 'pipeline'>;
 
 /** FENCED_WRITE checked against the poller's lease in the same step (see `write`'s `fence`). */
 const FENCED_WRITE_UNDER_LEASE = fencedByLease(FENCED_WRITE);
 
-export interface UserCacheOptions {
-  /** Upstash client, created once per Lambda environment with `createRedisClient`. */
-  redis: UserCacheRedis;
-  /**
-   * Prefix for every key (tenants, test runs). Production keeps the seed's names.
-   * @default ''
-   */
-  keyPrefix?: string;
-  /**
-   * Profile TTL in seconds. Each write draws its TTL uniformly from `[ttl × (1 − ttlJitter), ttl]`.
-   * @default {@link DEFAULT_TTL_SECONDS} (7 days)
-   */
-  ttlSeconds?: number;
-  /**
-   * Fraction of the TTL to spread expiries over, so a prewarmed batch does not expire in one instant.
-   * @default {@link DEFAULT_TTL_JITTER}
-   */
-  ttlJitter?: number;
-  /**
-   * TTL of a negative entry (an id PostgreSQL does not have). Short: a create overrides it anyway.
-   * @default {@link DEFAULT_NEGATIVE_TTL_SECONDS}
-   */
-  negativeTtlSeconds?: number;
-  /**
-   * TTL of tombstones and invalidation markers. Must exceed the longest delay an event or fill may have;
-   * older events are applied as invalidations instead (see the stream poller).
-   * @default {@link DEFAULT_TOMBSTONE_TTL_SECONDS} (7 days)
-   */
-  tombstoneTtlSeconds?: number;
-  /** Consecutive-failure breaker around every Redis call. @default { failureThreshold: 3, cooldownMs: 5000 } */
-  circuitBreaker?: CircuitBreakerOptions;
-  /**
-   * When counters ride along to Redis (see `cache/stats.ts` for the bound).
-   * @default { flushEvery: 100, flushAfterMs: 10000, maxOverhead: 0.1 }
-   */
-  stats?: { flushEvery?: number; flushAfterMs?: number; maxOverhead?: number };
-  /**
-   * Record reads in the activity sorted set (the prewarmer's source), at most once per user per
-   * `activityIntervalMs` per instance, as a ZADD riding on the read's own pipeline.
-   * @default true
-   */
-  trackActivity?: boolean;
-  /** @default 3600000 (1 hour) */
-  activityIntervalMs?: number;
-  /** @default Date.now */
-  clock?: Clock;
-  /** Source of randomness for TTL jitter. @default Math.random */
-  random?: () => number;
-  /** @default a logger that drops everything */
-  logger?: LoggerPort;
-  /**
-   * Largest HTTP request to send: fenced writes are split so that each call fits (Upstash refuses
-   * requests over 1 MB with `ERR max request size exceeded`).
-   * @default 1000000 (MAX_REQUEST_BYTES)
-   */
-  maxRequestBytes?: number;
-}
-
-type PipelineReply = Array<{ result: unknown; error?: string }>;
-type Pipeline = ReturnType<UserCacheRedis['pipeline']>;
-
 export class UserCache {
   readonly keys: CacheKeys;
-  readonly #redis: UserCacheRedis;
+  readonly #io: CacheTransport;
   readonly #breaker: CircuitBreaker;
   readonly #stats: StatsBuffer;
   readonly #clock: Clock;
@@ -126,7 +60,6 @@ export class UserCache {
   readonly #maxRequestBytes: number;
 
   constructor(options: UserCacheOptions) {
-    this.#redis = options.redis;
     this.#maxRequestBytes = integerOption('maxRequestBytes', options.maxRequestBytes ?? MAX_REQUEST_BYTES, {
       min: 1,
     });
@@ -147,9 +80,19 @@ export class UserCache {
     this.#activity = new ActivityMarks(
       options.trackActivity === false
         ? undefined
-        : integerOption('activityIntervalMs', options.activityIntervalMs ?? 3_600_000, { min: 1 }),
+        : integerOption('activityIntervalMs', options.activityIntervalMs ?? DEFAULT_ACTIVITY_INTERVAL_MS, {
+            min: 1,
+          }),
       this.#clock,
     );
+    this.#io = new CacheTransport({
+      redis: options.redis,
+      keys: this.keys,
+      breaker: this.#breaker,
+      stats: this.#stats,
+      activity: this.#activity,
+      logger: this.#logger,
+    });
   }
 
   /** Reads one profile (one HTTP request: HGETALL plus any due counters and activity mark). */
@@ -179,9 +122,9 @@ export class UserCache {
     const marks = observe ? this.#activity.take(ids) : [];
     let replies: PipelineReply;
     try {
-      replies = await this.#exec((p) => {
+      replies = await this.#io.exec((p) => {
         for (const id of ids) p.hgetall(this.keys.profile(id));
-        this.#queueMarks(p, marks);
+        this.#io.queueMarks(p, marks);
       });
     } catch (error) {
       this.#activity.giveBack(marks);
@@ -270,7 +213,7 @@ export class UserCache {
         a.unshift(fence.token);
       }
       const last = n === ranges.length - 1;
-      const result = await this.#fencedWrite(lua, k, a, last ? marks : []);
+      const result = await this.#io.fencedWrite(lua, k, a, last ? marks : []);
       if (fence && Number(result) === FENCE_REFUSED) {
         if (!last) this.#activity.giveBack(marks);
         throw new LeaseLostError(
@@ -289,44 +232,14 @@ export class UserCache {
   }
 
   /**
-   * One fenced-write call, with `marks` (MARK_LIVE) riding in the same pipeline: its reply (per-key
-   * codes, or FENCE_REFUSED), undefined when Redis failed (logged). Marks not recorded are given back.
-   */
-  async #fencedWrite(
-    lua: LuaScript,
-    keys: string[],
-    args: string[],
-    marks: ReadonlyArray<[string, number]>,
-  ): Promise<unknown> {
-    let reply: PipelineReply[number] | undefined;
-    let markReply: PipelineReply[number] | undefined;
-    try {
-      [reply, markReply] = await this.#exec((p) => {
-        p.evalsha(lua.sha1, keys, args);
-        this.#queueMarks(p, marks);
-      });
-      // NOSCRIPT: the server lost its script cache (restart, failover). EVAL runs and re-caches it.
-      if (redisErrorCode(reply?.error) === 'NOSCRIPT')
-        [reply, markReply] = await this.#exec((p) => {
-          p.eval(lua.source, keys, args);
-          this.#queueMarks(p, marks);
-        });
-      if (reply?.error) throw new UserCacheError('CACHE_PROTOCOL', safeErrorText(new Error(reply.error)));
-    } catch (error) {
-      this.#activity.giveBack(marks);
-      this.#logger.warn('cache write failed', { entries: keys.length, error: safeErrorText(error) });
-      return undefined;
-    }
-    if (marks.length > 0) this.#activity.giveBack(unrecorded(marks, markReply));
-    return reply?.result;
-  }
-
-  /**
    * Counters of every instance (flushed) plus this instance's pending counts. Throws `UserCacheError`
    * when Redis cannot answer.
    */
   async getStats(): Promise<CacheStats> {
-    const [reply] = await this.#exec((p) => p.hgetall(this.keys.stats), { flush: true, readStatsLast: true });
+    const [reply] = await this.#io.exec((p) => p.hgetall(this.keys.stats), {
+      flush: true,
+      readStatsLast: true,
+    });
     const flat = reply?.result;
     const values = zeroCounters();
     if (Array.isArray(flat)) {
@@ -344,7 +257,7 @@ export class UserCache {
   async flushStats(): Promise<void> {
     if (Object.values(this.#stats.peek()).every((n) => n === 0)) return;
     try {
-      await this.#exec(() => {}, { flush: true });
+      await this.#io.exec(() => {}, { flush: true });
     } catch (error) {
       this.#logger.warn('cache stats flush failed', { error: safeErrorText(error) });
     }
@@ -361,60 +274,6 @@ export class UserCache {
   /** State of the circuit breaker, for health checks and logs. */
   get circuitState() {
     return this.#breaker.state;
-  }
-
-  /** Queues MARK_LIVE for `marks` (EVAL: its 400 bytes of source save the NOSCRIPT round trip). */
-  #queueMarks(p: Pipeline, marks: ReadonlyArray<[string, number]>): void {
-    if (marks.length === 0) return;
-    const { keys, args } = markLiveArgs(this.keys.activity, (id) => this.keys.profile(id), marks);
-    p.eval(MARK_LIVE.source, keys, args);
-  }
-
-  /**
-   * Runs one pipeline (one HTTP request) through the breaker, with due counters appended. Throws
-   * UserCacheError on transport failure; per-command errors come back in the replies.
-   */
-  async #exec(
-    build: (p: Pipeline) => void,
-    opts: { flush?: boolean; readStatsLast?: boolean } = {},
-  ): Promise<PipelineReply> {
-    return this.#direct(async () => {
-      const p = this.#redis.pipeline();
-      build(p);
-      const own = p.length();
-      this.#stats.sent(own);
-      const counts = opts.flush || this.#stats.due ? this.#stats.take() : {};
-      for (const [field, n] of Object.entries(counts)) p.hincrby(this.keys.stats, field, n);
-      // getStats reads the hash after the increments, so its answer includes them.
-      if (opts.readStatsLast) p.hgetall(this.keys.stats);
-      if (p.length() === 0) return [];
-      try {
-        const replies = (await p.exec({ keepErrors: true })) as PipelineReply;
-        return opts.readStatsLast ? replies.slice(-1) : replies.slice(0, own);
-      } catch (error) {
-        this.#stats.restore(counts);
-        throw error;
-      }
-    });
-  }
-
-  async #direct<T>(call: () => Promise<T>): Promise<T> {
-    if (!this.#breaker.tryAcquire()) {
-      throw new UserCacheError('CACHE_CIRCUIT_OPEN', 'Redis circuit is open; skipping the cache');
-    }
-    try {
-      const result = await call();
-      this.#breaker.onSuccess();
-      return result;
-    } catch (error) {
-      this.#breaker.onFailure();
-      this.#stats.add('errors');
-      const timeout = isTimeoutError(error);
-      // No `cause`: the client's error text embeds the command, profile fields included.
-      throw new UserCacheError(timeout ? 'CACHE_TIMEOUT' : 'CACHE_UNAVAILABLE', safeErrorText(error), {
-        redisCode: redisErrorCode(error),
-      });
-    }
   }
 }
 
