@@ -6,5 +6,6 @@
  * @see ../docs/api.md
  */
 
+export { DEAD_LETTER_SUFFIX, DEFAULT_EVENTS_STREAM, DEFAULT_STREAM_MAX_LEN } from './defaults.js';
 export { EventProducer, type EventProducerOptions, type ProfileChange } from './stream/eventProducer.js';
 export { USER_EVENT_TYPES, type UserEventType } from './stream/events.js';

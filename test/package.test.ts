@@ -50,7 +50,12 @@ import {
   type UserProfile,
   ValidationError,
 } from '@chatapp-ngomna/shared';
-import { EventProducer, type ProfileChange, USER_EVENT_TYPES } from '@chatapp-ngomna/shared/producer';
+import {
+  DEFAULT_EVENTS_STREAM,
+  EventProducer,
+  type ProfileChange,
+  USER_EVENT_TYPES,
+} from '@chatapp-ngomna/shared/producer';
 import type { StreamConsumerOptions } from '@chatapp-ngomna/shared/server';
 // @ts-expect-error internal files are not part of the package's surface
 import type { UserCache as Deep } from '@chatapp-ngomna/shared/dist/userCache.js';
@@ -101,6 +106,7 @@ console.log(JSON.stringify({
   cacheErrorIsClass: typeof UserCacheError === 'function',
   limits: LIMITS.httpBatchMax,
   types: USER_EVENT_TYPES,
+  stream: DEFAULT_EVENTS_STREAM,
 }));
 process.exit(0);
 `;
@@ -342,6 +348,7 @@ describe('@chatapp-ngomna/shared (the packed tarball)', () => {
     expect(out.streamId).toMatch(/^\d+-\d+$/);
     expect(out.applied).toMatchObject({ status: 'hit', profile: changed });
     expect(out.types).toEqual(['user.profile.created', 'user.profile.updated', 'user.profile.deleted']);
+    expect(out.stream).toBe('events:users');
   });
 
   it('bundles a ProfileClient + UserCache Lambda (esbuild, ESM, minified) in at most 100 KB', async () => {
