@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { TtlPolicy } from '../shared/cache/ttl.js';
+import { OutboxPurger } from '../shared/db/outboxPurge.js';
 import { ConfigError } from '../shared/errors.js';
-import { describeInteger, integerOption, isIntegerIn } from '../shared/options.js';
+import {
+  describeInteger,
+  describeNumber,
+  integerOption,
+  isIntegerIn,
+  numberOption,
+} from '../shared/options.js';
 
 describe('integerOption()', () => {
   it('returns a value within its bounds, both ends included', () => {
@@ -53,5 +61,56 @@ describe('describeInteger()', () => {
   it('states an open range by its minimum and a closed one by both ends', () => {
     expect(describeInteger({ min: 0 })).toBe('an integer >= 0');
     expect(describeInteger({ min: 1, max: 2 })).toBe('an integer from 1 to 2');
+  });
+});
+
+describe('numberOption()', () => {
+  it('returns a finite value within its bounds, inclusive and exclusive ends as given', () => {
+    expect(numberOption('windowDays', 0.5, { above: 0 })).toBe(0.5);
+    expect(numberOption('ttlJitter', 0, { min: 0, below: 1 })).toBe(0);
+    expect(numberOption('ttlJitter', 0.999, { min: 0, below: 1 })).toBe(0.999);
+    expect(numberOption('share', 1, { min: 0, max: 1 })).toBe(1);
+    expect(numberOption('budgetMs', Number.POSITIVE_INFINITY, { above: 0, allowInfinity: true })).toBe(
+      Number.POSITIVE_INFINITY,
+    );
+  });
+
+  it.each([
+    ['at an exclusive lower bound', 0, { above: 0 }],
+    ['at an exclusive upper bound', 1, { min: 0, below: 1 }],
+    ['below an inclusive minimum', -0.01, { min: 0, below: 1 }],
+    ['above an inclusive maximum', 1.01, { min: 0, max: 1 }],
+    ['NaN', Number.NaN, { above: 0 }],
+    ['Infinity', Number.POSITIVE_INFINITY, { above: 0 }],
+  ])(
+    'throws a ConfigError with code CONFIG_INVALID %s, naming the option and its range',
+    (_l, value, bounds) => {
+      let caught: unknown;
+      try {
+        numberOption('opt', value, bounds);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(ConfigError);
+      expect((caught as ConfigError).code).toBe('CONFIG_INVALID');
+      expect((caught as ConfigError).message).toBe(`opt must be ${describeNumber(bounds)}`);
+      expect((caught as ConfigError).details).toEqual({ option: 'opt', ...bounds });
+    },
+  );
+
+  it('states ranges one way', () => {
+    expect(describeNumber({ above: 0 })).toBe('a number > 0');
+    expect(describeNumber({ min: 0, below: 1 })).toBe('a number >= 0 and < 1');
+    expect(describeNumber({})).toBe('a finite number');
+  });
+
+  it('is what the constructors with fractional options use', () => {
+    const sql = { query: async () => ({ rows: [], rowCount: 0 }) } as never;
+    expect(() => new OutboxPurger({ sql, retentionDays: 0 })).toThrow('retentionDays must be a number > 0');
+    const ttl = { profileSeconds: 60, negativeSeconds: 60, tombstoneSeconds: 60 };
+    expect(() => new TtlPolicy({ ...ttl, jitter: 1 }, Math.random)).toThrow(
+      'ttlJitter must be a number >= 0 and < 1',
+    );
+    expect(new TtlPolicy({ ...ttl, jitter: 0.05 }, Math.random)).toBeInstanceOf(TtlPolicy);
   });
 });

@@ -13,7 +13,7 @@
  * the last flush: 10 reads for the usual `hits`, at most 100 with all ten counters pending. An explicit
  * flush (`getStats`, `flushStats` at the end of a poller or prewarm run) sends them at once.
  */
-import { ConfigError } from '../errors.js';
+import { numberOption } from '../options.js';
 import type { Clock } from '../ports.js';
 
 export const COUNTERS = [
@@ -94,7 +94,7 @@ export class StatsBuffer {
     this.#flushEvery = options.flushEvery ?? 100;
     this.#flushAfterMs = options.flushAfterMs ?? 10_000;
     this.#maxOverhead = options.maxOverhead ?? 0.1;
-    if (!(this.#maxOverhead > 0)) throw new ConfigError('stats.maxOverhead must be a positive number');
+    numberOption('stats.maxOverhead', this.#maxOverhead, { above: 0 });
     this.#clock = options.clock;
   }
 

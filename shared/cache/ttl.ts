@@ -1,6 +1,4 @@
-/** TTLs of cache entries, validated once at construction (a bad value is a ConfigError, not a bad write). */
-import { ConfigError } from '../errors.js';
-import { integerOption } from '../options.js';
+import { integerOption, numberOption } from '../options.js';
 import type { CacheWrite } from './writes.js';
 
 export interface TtlSettings {
@@ -19,7 +17,7 @@ export class TtlPolicy {
     integerOption('ttlSeconds', settings.profileSeconds, { min: 1 });
     integerOption('negativeTtlSeconds', settings.negativeSeconds, { min: 1 });
     integerOption('tombstoneTtlSeconds', settings.tombstoneSeconds, { min: 1 });
-    if (!(settings.jitter >= 0 && settings.jitter < 1)) throw new ConfigError('ttlJitter must be in [0, 1)');
+    numberOption('ttlJitter', settings.jitter, { min: 0, below: 1 });
     this.#s = settings;
     this.#random = random;
   }

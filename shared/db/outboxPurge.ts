@@ -10,8 +10,7 @@
  */
 
 import { DEFAULT_OUTBOX_RETENTION_DAYS } from '../defaults.js';
-import { ConfigError } from '../errors.js';
-import { integerOption } from '../options.js';
+import { integerOption, numberOption } from '../options.js';
 import type { Clock } from '../ports.js';
 import { systemClock } from '../ports.js';
 import type { SqlQueryable } from './sql.js';
@@ -64,7 +63,7 @@ export class OutboxPurger {
       ...options,
     };
     const { retentionDays, batchSize, maxBatches } = this.#o;
-    if (!(retentionDays > 0)) throw new ConfigError('retentionDays must be positive');
+    numberOption('retentionDays', retentionDays, { above: 0 });
     integerOption('batchSize', batchSize, { min: 1, max: 10_000 });
     integerOption('maxBatches', maxBatches, { min: 1 });
   }

@@ -21,8 +21,8 @@ import {
   DEFAULT_PREWARM_PAUSE_MS,
   DEFAULT_PREWARM_WINDOW_DAYS,
 } from '../defaults.js';
-import { ConfigError, UserCacheError } from '../errors.js';
-import { integerOption } from '../options.js';
+import { UserCacheError } from '../errors.js';
+import { integerOption, numberOption } from '../options.js';
 import { silentLogger, systemClock } from '../ports.js';
 import { LIMITS, parseUserProfile } from '../profile/schemas.js';
 import { safeErrorText } from '../redis/errorText.js';
@@ -67,9 +67,9 @@ export class Prewarmer {
     const { batchSize, pauseMs, windowDays, budgetMs, cycleDeadlineMs } = this.#o;
     integerOption('batchSize', batchSize, { min: 1, max: LIMITS.cacheBatchMax });
     integerOption('pauseMs', pauseMs, { min: 0 });
-    if (!(windowDays > 0)) throw new ConfigError('windowDays must be positive');
-    if (!(budgetMs > 0)) throw new ConfigError('budgetMs must be positive');
-    if (!(cycleDeadlineMs > 0)) throw new ConfigError('cycleDeadlineMs must be positive');
+    numberOption('windowDays', windowDays, { above: 0 });
+    numberOption('budgetMs', budgetMs, { above: 0, allowInfinity: true });
+    numberOption('cycleDeadlineMs', cycleDeadlineMs, { above: 0 });
   }
 
   /** Warms the cycle's next users until it is complete or the budget ends. Never throws for a failing batch. */
