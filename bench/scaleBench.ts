@@ -275,8 +275,10 @@ async function purgeBench(sql: Sql, repository: ProfileRepository): Promise<Scal
   // (user_id, version) is unique (migration 0003): row n of the whole fill is user n mod 150,000 at version
   // 2 + n div 150,000, so no two synthetic rows collide across the inserts below.
   let filled = 0;
-  const insert = (count: number, publishedAgo: string | null, occurredAgo: string) =>
-    sql.query(
+  const insert = (count: number, publishedAgo: string | null, occurredAgo: string) => {
+    const offset = filled;
+    filled += count;
+    return sql.query(
       `INSERT INTO outbox (event_type, user_id, version, occurred_at, payload, published_at, stream_id)
        SELECT 'user.profile.updated', 'a' || lpad((g % 150000 + 1)::text, 6, '0'), 2 + g / 150000,
               now() - $2::interval,
@@ -286,8 +288,9 @@ async function purgeBench(sql: Sql, repository: ProfileRepository): Promise<Scal
               CASE WHEN $3::interval IS NULL THEN NULL ELSE now() - $3::interval END,
               CASE WHEN $3::interval IS NULL THEN NULL ELSE '1-0' END
          FROM generate_series($4::int + 1, $4::int + $1::int) AS g`,
-      [count, occurredAgo, publishedAgo, (filled += count) - count],
+      [count, occurredAgo, publishedAgo, offset],
     );
+  };
   for (let i = 0; i < old; i += 50_000) await insert(50_000, '8 days', '8 days');
   await insert(20_000, '1 day', '1 day');
   await insert(5_000, null, '30 days');
