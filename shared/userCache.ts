@@ -17,13 +17,14 @@ import {
   type CacheStats,
   COUNTERS,
   type Counter,
+  LOOKUP_COUNTER,
   StatsBuffer,
   toCacheStats,
   zeroCounters,
 } from './cache/stats.js';
 import { CacheTransport, type PipelineReply } from './cache/transport.js';
 import { TtlPolicy } from './cache/ttl.js';
-import { type CacheWrite, encodeWrites, type WriteOutcome } from './cache/writes.js';
+import { type CacheWrite, encodeWrites, OUTCOME_OF_CODE, type WriteOutcome } from './cache/writes.js';
 import {
   DEFAULT_ACTIVITY_INTERVAL_MS,
   DEFAULT_NEGATIVE_TTL_SECONDS,
@@ -276,22 +277,6 @@ export class UserCache {
     return this.#breaker.state;
   }
 }
-
-/** FENCED_WRITE's per-key reply codes (see scripts.ts). */
-const OUTCOME_OF_CODE: Readonly<Record<number, WriteOutcome>> = {
-  0: 'stale',
-  1: 'written',
-  2: 'noop',
-  3: 'wrongType',
-};
-
-const LOOKUP_COUNTER: Record<CacheLookup['status'], Counter> = {
-  hit: 'hits',
-  miss: 'misses',
-  negative: 'negativeHits',
-  deleted: 'deletedHits',
-  unknown: 'unknown',
-};
 
 function uniqueValidIds(userIds: readonly string[]): string[] {
   if (!Array.isArray(userIds)) throw new ValidationError('INVALID_QUERY', 'userIds must be an array');

@@ -15,6 +15,7 @@
  */
 import { numberOption } from '../options.js';
 import type { Clock } from '../ports.js';
+import type { CacheLookup } from './codec.js';
 
 export const COUNTERS = [
   'hits',
@@ -32,6 +33,15 @@ export const COUNTERS = [
 
 export type Counter = (typeof COUNTERS)[number];
 export type CounterValues = Record<Counter, number>;
+
+/** The counter each kind of lookup adds to. */
+export const LOOKUP_COUNTER: Record<CacheLookup['status'], Counter> = {
+  hit: 'hits',
+  miss: 'misses',
+  negative: 'negativeHits',
+  deleted: 'deletedHits',
+  unknown: 'unknown',
+};
 
 export interface CacheStats extends CounterValues {
   /** Share of lookups answered by the cache (hits, negative hits and tombstones) among decided lookups. */

@@ -24,6 +24,14 @@ export type CacheWrite =
  */
 export type WriteOutcome = 'written' | 'stale' | 'noop' | 'wrongType' | 'unavailable';
 
+/** FENCED_WRITE's per-key reply codes (see scripts.ts); anything else is `unavailable`. */
+export const OUTCOME_OF_CODE: Readonly<Record<number, WriteOutcome>> = {
+  0: 'stale',
+  1: 'written',
+  2: 'noop',
+  3: 'wrongType',
+};
+
 const KIND_CODE = { profile: 'p', deleted: 'd', negative: 'n', invalidate: 'i' } as const;
 
 export interface EncodeContext {
