@@ -10,7 +10,7 @@ import { pruneActivity } from '../shared/cache/activity.js';
 import type { Clock, LoggerPort } from '../shared/ports.js';
 import { RedisActivitySource, SqlActivitySource } from '../shared/prewarm/activitySources.js';
 import { RedisPrewarmCheckpoint } from '../shared/prewarm/checkpoint.js';
-import { Prewarmer, type PrewarmReport } from '../shared/prewarm/prewarmer.js';
+import { Prewarmer, type PrewarmerOptions, type PrewarmReport } from '../shared/prewarm/prewarmer.js';
 import { Lease } from '../shared/redis/lease.js';
 import type { UserCache } from '../shared/userCache.js';
 import type { Config } from './commons/config.js';
@@ -99,6 +99,8 @@ export interface PrewarmOverrides {
   sleep?: (ms: number) => Promise<void>;
   /** The handler's and the prewarmer's logger. @default sources.logger */
   logger?: LoggerPort;
+  /** Called after every batch (the CLI's progress bar). @default none */
+  onProgress?: PrewarmerOptions['onProgress'];
 }
 
 /** The prewarm's dependencies: one place wires the prewarmer, its source and lease, for Lambda and local. */
@@ -132,6 +134,7 @@ export function prewarmDeps(d: PrewarmSources, overrides: PrewarmOverrides = {})
         cycleDeadlineMs: deadlineMinutes * 60_000,
         // Whatever the source: with PREWARM_SOURCE=sql nothing else prunes the activity set.
         onCycleStart: (sinceMs) => pruneActivity(redis, cache.keys.activity, sinceMs),
+        onProgress: overrides.onProgress,
       });
     },
     cache,

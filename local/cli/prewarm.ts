@@ -1,13 +1,12 @@
 import { parseArgs } from 'node:util';
+import type { MetricsPort } from '../../functions/commons/route.js';
 import { SCHEDULED_REDIS_TIMEOUT_MS } from '../../functions/commons/settings.js';
-import { pruneActivity } from '../../shared/cache/activity.js';
+import { prewarmDeps } from '../../functions/prewarm.js';
 import { ProfileRepository } from '../../shared/db/profileRepository.js';
 import { LeaseHeldError } from '../../shared/errors.js';
 import { describeInteger, isIntegerIn } from '../../shared/options.js';
-import { RedisActivitySource, SqlActivitySource } from '../../shared/prewarm/activitySources.js';
-import { RedisPrewarmCheckpoint } from '../../shared/prewarm/checkpoint.js';
-import { Prewarmer, type PrewarmProgress } from '../../shared/prewarm/prewarmer.js';
-import { Lease } from '../../shared/redis/lease.js';
+import { silentLogger } from '../../shared/ports.js';
+import type { PrewarmProgress } from '../../shared/prewarm/prewarmer.js';
 import { UserCache } from '../../shared/userCache.js';
 import { type CliClients, DEFAULT_DATA_DIR, openCliClients } from '../cliClients.js';
 import { loadLocalConfig } from '../localConfig.js';
@@ -52,6 +51,9 @@ function parseConfig() {
   }
 }
 
+/** The CLI prints its report; nothing collects metrics locally. */
+const NO_METRICS: MetricsPort = { addMetric: () => {}, publishStoredMetrics: () => {} };
+
 let clients: CliClients | undefined;
 let exitCode = 1;
 try {
@@ -59,29 +61,24 @@ try {
   const { redis, sql, describe } = clients;
   const db = { sql, describe };
   const cache = new UserCache({ redis, ...config.cache, trackActivity: false });
-  const { batchSize, pauseMs, windowDays, source } = config.prewarm;
+  const { batchSize, pauseMs, source } = config.prewarm;
   console.error(`prewarm: ${db.describe}, source ${source}, batches of ${batchSize}, ${pauseMs} ms apart`);
 
-  const keyPrefix = config.cache.keyPrefix;
-  // The same lease and checkpoint keys as the Lambda: a local run resumes the day's cycle where it stopped.
-  const lease = new Lease({ redis, key: `${keyPrefix}user:prewarm:lease`, ttlMs: 60_000 });
-  const prewarmer = new Prewarmer({
-    cache,
-    repository: new ProfileRepository({ sql: db.sql }),
-    source:
-      source === 'sql'
-        ? new SqlActivitySource({ sql: db.sql })
-        : new RedisActivitySource({ redis, key: cache.keys.activity }),
-    batchSize,
-    pauseMs,
-    windowDays,
-    budgetMs,
-    lease,
-    checkpoint: new RedisPrewarmCheckpoint({ redis, key: `${keyPrefix}user:prewarm:checkpoint`, lease }),
-    cycleDeadlineMs: config.prewarm.deadlineMinutes * 60_000,
-    onCycleStart: (sinceMs) => pruneActivity(redis, cache.keys.activity, sinceMs),
-    onProgress: drawProgress,
-  });
+  // The Lambda's own wiring (functions/prewarm.ts): the same source, lease and checkpoint keys, so a local
+  // run resumes the day's cycle where the last one stopped. The CLI reports by its own JSON line, not metrics.
+  const deps = prewarmDeps(
+    {
+      config,
+      redis,
+      cache,
+      repository: new ProfileRepository({ sql: db.sql }),
+      sql: db.sql,
+      logger: silentLogger,
+      metrics: NO_METRICS,
+    },
+    { onProgress: drawProgress },
+  );
+  const prewarmer = deps.prewarmer(budgetMs ?? Number.POSITIVE_INFINITY);
   const report = await prewarmer.run();
   await cache.flushStats();
   if (process.stderr.isTTY) process.stderr.write('\n');
