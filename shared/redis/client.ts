@@ -39,8 +39,8 @@ export interface RedisClientOptions {
 
 /** Builds an `@upstash/redis` client with safe defaults for an API path. */
 export function createRedisClient(options: RedisClientOptions): Redis {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
-  return new Redis({
+  const deadlines = requestDeadlines(options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS, options.signal);
+  const redis = new Redis({
     url: options.url,
     token: options.token,
     // Off: with it on, "007" would come back as the number 7 and "true" as a boolean.
@@ -52,12 +52,53 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     // every multi-command path here builds its pipeline explicitly instead.
     enableAutoPipelining: false,
     retry: { retries: options.retries ?? 1, backoff: () => 20 },
-    // The function form gives every request a fresh timer; a static signal would fire once, and
-    // the client would then return "Aborted" as a result instead of throwing.
-    signal: () =>
-      options.signal
-        ? AbortSignal.any([AbortSignal.timeout(timeoutMs), options.signal])
-        : AbortSignal.timeout(timeoutMs),
+    // The function form: the client calls it once per request and throws when that signal aborts (a
+    // static signal would fire once, and the client would then return "Aborted" as a result).
+    signal: deadlines.signal,
     keepAlive: true,
   });
+  redis.use(deadlines.around);
+  return redis;
+}
+
+type Middleware = Parameters<Redis['use']>[0];
+
+/**
+ * One deadline per request, disarmed when the request ends. `AbortSignal.timeout` per request stayed
+ * armed for the whole timeout after every request and fired then (on Node 20 it also builds a
+ * transferable signal): ~55 µs of a ~700 µs hit. `around` (a `redis.use` middleware) arms the deadline
+ * and disarms it when the request settles; `signal` (the client's `signal` option) hands the armed one
+ * to the client, which calls it synchronously inside `next`. Were it ever called later, it would get a
+ * plain `AbortSignal.timeout` of its own: a deadline is never shared between two requests.
+ */
+function requestDeadlines(timeoutMs: number, abortAll: AbortSignal | undefined) {
+  let armed: AbortSignal | undefined;
+  const fallback = (): AbortSignal =>
+    abortAll ? AbortSignal.any([AbortSignal.timeout(timeoutMs), abortAll]) : AbortSignal.timeout(timeoutMs);
+  const signal = (): AbortSignal => armed ?? fallback();
+  const around: Middleware = async (req, next) => {
+    const controller = new AbortController();
+    const timeout = (): void =>
+      controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+    const onAbortAll = (): void => controller.abort(abortAll?.reason);
+    const timer = setTimeout(timeout, timeoutMs);
+    // Never keeps a process (or a Lambda's event loop) alive on its own.
+    timer.unref();
+    if (abortAll?.aborted) onAbortAll();
+    else abortAll?.addEventListener('abort', onAbortAll, { once: true });
+    armed = controller.signal;
+    let pending: ReturnType<typeof next>;
+    try {
+      pending = next(req);
+    } finally {
+      armed = undefined;
+    }
+    try {
+      return await pending;
+    } finally {
+      clearTimeout(timer);
+      abortAll?.removeEventListener('abort', onAbortAll);
+    }
+  };
+  return { signal, around };
 }
