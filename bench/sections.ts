@@ -4,7 +4,7 @@
  */
 import { runApiBench } from './apiBench.js';
 import { runBundleBench } from './bundleBench.js';
-import { runCacheBench } from './cacheBench.js';
+import { runCacheBench, runCacheBenchOnLambdaNode } from './cacheBench.js';
 import { runDeployedScheduleBench } from './deployedScheduleBench.js';
 import { runEventsBench } from './eventsBench.js';
 import { runScaleBench } from './scaleBench.js';
@@ -30,7 +30,9 @@ export const benchSections: BenchSection[] = [
   {
     name: 'cache',
     async run(ctx) {
-      ctx.results.cache = await runCacheBench({ scale: ctx.scale });
+      // The local Node's figures, and the Lambda runtime's beside them (the deployed functions run Node 24).
+      const local = await runCacheBench({ scale: ctx.scale });
+      ctx.results.cache = { ...local, lambdaRuntime: await runCacheBenchOnLambdaNode({ scale: ctx.scale }) };
     },
   },
   {
