@@ -76,7 +76,7 @@ export async function runCacheBench(opts: { scale?: number } = {}): Promise<Cach
   const tcp = createClient({ url: server.url });
   await tcp.connect();
   const rest = await RestFloorClient.connect(gateway.url, gateway.token);
-  // The raw floor talks to Redis 7.0 directly, which refuses Upstash's allow-key-locking flag: load the
+  // The Redis floor talks to Redis 7.0 directly, which refuses Upstash's allow-key-locking flag: load the
   // script as the gateway does (flag stripped) and call it by that digest.
   const rawFencedWriteSha = String(
     await tcp.sendCommand(['SCRIPT', 'LOAD', stripKeyLocking(FENCED_WRITE.source)]),
