@@ -28,24 +28,8 @@ export {
   type WriteResult,
 } from './db/profileRepository.js';
 export type { Sql, SqlQueryable } from './db/sql.js';
-export {
-  DEAD_LETTER_SUFFIX,
-  DEFAULT_ACTIVITY_INTERVAL_MS,
-  DEFAULT_EVENTS_GROUP,
-  DEFAULT_EVENTS_STREAM,
-  DEFAULT_LOG_LEVEL,
-  DEFAULT_NEGATIVE_TTL_SECONDS,
-  DEFAULT_OUTBOX_RETENTION_DAYS,
-  DEFAULT_PREWARM_BATCH_SIZE,
-  DEFAULT_PREWARM_DEADLINE_MINUTES,
-  DEFAULT_PREWARM_PAUSE_MS,
-  DEFAULT_PREWARM_WINDOW_DAYS,
-  DEFAULT_REDIS_TIMEOUT_MS,
-  DEFAULT_STREAM_MAX_LEN,
-  DEFAULT_TOMBSTONE_TTL_SECONDS,
-  DEFAULT_TTL_JITTER,
-  DEFAULT_TTL_SECONDS,
-} from './defaults.js';
+// Every default is public (shared/defaults.ts holds only them), so they are re-exported as a whole.
+export * from './defaults.js';
 export {
   AlreadyExistsError,
   DatabaseError,

@@ -5,22 +5,8 @@
  */
 import type { LogLevel } from '../../functions/commons/config.js';
 import { SCHEDULED_REDIS_TIMEOUT_MS, SETTINGS, type SettingName } from '../../functions/commons/settings.js';
-import type {
-  DEFAULT_EVENTS_GROUP,
-  DEFAULT_EVENTS_STREAM,
-  DEFAULT_LOG_LEVEL,
-  DEFAULT_NEGATIVE_TTL_SECONDS,
-  DEFAULT_OUTBOX_RETENTION_DAYS,
-  DEFAULT_PREWARM_BATCH_SIZE,
-  DEFAULT_PREWARM_DEADLINE_MINUTES,
-  DEFAULT_PREWARM_PAUSE_MS,
-  DEFAULT_PREWARM_WINDOW_DAYS,
-  DEFAULT_REDIS_TIMEOUT_MS,
-  DEFAULT_STREAM_MAX_LEN,
-  DEFAULT_TOMBSTONE_TTL_SECONDS,
-  DEFAULT_TTL_JITTER,
-  DEFAULT_TTL_SECONDS,
-} from '../../shared/defaults.js';
+// For the {@link defaults.…} tags below: the values live in shared/defaults.ts only.
+import type * as defaults from '../../shared/defaults.js';
 import { ConfigError } from '../../shared/errors.js';
 
 /**
@@ -32,38 +18,38 @@ export interface CacheSettings {
   readonly keyPrefix?: string;
   /**
    * Per-request Redis timeout in ms, for the API functions: the scheduled ones keep their
-   * {@link SCHEDULED_REDIS_TIMEOUT_MS}. @default {@link DEFAULT_REDIS_TIMEOUT_MS}
+   * {@link SCHEDULED_REDIS_TIMEOUT_MS}. @default {@link defaults.DEFAULT_REDIS_TIMEOUT_MS}
    */
   readonly redisTimeoutMs?: number;
-  /** Profile TTL in seconds. @default {@link DEFAULT_TTL_SECONDS} (7 days) */
+  /** Profile TTL in seconds. @default {@link defaults.DEFAULT_TTL_SECONDS} (7 days) */
   readonly ttlSeconds?: number;
-  /** Random TTL spread as a fraction, so entries written together do not expire together. @default {@link DEFAULT_TTL_JITTER} */
+  /** Random TTL spread as a fraction, so entries written together do not expire together. @default {@link defaults.DEFAULT_TTL_JITTER} */
   readonly ttlJitter?: number;
-  /** TTL of "user does not exist" entries in seconds. @default {@link DEFAULT_NEGATIVE_TTL_SECONDS} */
+  /** TTL of "user does not exist" entries in seconds. @default {@link defaults.DEFAULT_NEGATIVE_TTL_SECONDS} */
   readonly negativeTtlSeconds?: number;
-  /** TTL of deletion tombstones in seconds. @default {@link DEFAULT_TOMBSTONE_TTL_SECONDS} */
+  /** TTL of deletion tombstones in seconds. @default {@link defaults.DEFAULT_TOMBSTONE_TTL_SECONDS} */
   readonly tombstoneTtlSeconds?: number;
-  /** Redis stream of user events. @default the stage's `<stage>:` + {@link DEFAULT_EVENTS_STREAM} */
+  /** Redis stream of user events. @default the stage's `<stage>:` + {@link defaults.DEFAULT_EVENTS_STREAM} */
   readonly eventsStream?: string;
-  /** Consumer group of the poller. @default {@link DEFAULT_EVENTS_GROUP} + `-<stage>` */
+  /** Consumer group of the poller. @default {@link defaults.DEFAULT_EVENTS_GROUP} + `-<stage>` */
   readonly eventsGroup?: string;
-  /** Approximate hard cap of the stream (XADD MAXLEN ~). @default {@link DEFAULT_STREAM_MAX_LEN} */
+  /** Approximate hard cap of the stream (XADD MAXLEN ~). @default {@link defaults.DEFAULT_STREAM_MAX_LEN} */
   readonly eventsStreamMaxLen?: number;
-  /** Profiles per prewarm batch. @default {@link DEFAULT_PREWARM_BATCH_SIZE} */
+  /** Profiles per prewarm batch. @default {@link defaults.DEFAULT_PREWARM_BATCH_SIZE} */
   readonly prewarmBatchSize?: number;
-  /** Pause between prewarm batches in ms (keeps Upstash throughput for live traffic). @default {@link DEFAULT_PREWARM_PAUSE_MS} */
+  /** Pause between prewarm batches in ms (keeps Upstash throughput for live traffic). @default {@link defaults.DEFAULT_PREWARM_PAUSE_MS} */
   readonly prewarmPauseMs?: number;
-  /** Prewarm users active in the last N days. @default {@link DEFAULT_PREWARM_WINDOW_DAYS} */
+  /** Prewarm users active in the last N days. @default {@link defaults.DEFAULT_PREWARM_WINDOW_DAYS} */
   readonly prewarmWindowDays?: number;
   /** Where prewarm finds active users. @default `SETTINGS.prewarmSource.default` */
   readonly prewarmSource?: (typeof SETTINGS.prewarmSource.values)[number];
-  /** A prewarm cycle not complete this many minutes after it began raises the alarm. @default {@link DEFAULT_PREWARM_DEADLINE_MINUTES} */
+  /** A prewarm cycle not complete this many minutes after it began raises the alarm. @default {@link defaults.DEFAULT_PREWARM_DEADLINE_MINUTES} */
   readonly prewarmDeadlineMinutes?: number;
   /** Cached profiles the hourly audit compares with PostgreSQL per run. @default `SETTINGS.auditSampleSize.default` */
   readonly auditSampleSize?: number;
-  /** Published outbox rows older than this many days are purged (hourly). @default {@link DEFAULT_OUTBOX_RETENTION_DAYS} */
+  /** Published outbox rows older than this many days are purged (hourly). @default {@link defaults.DEFAULT_OUTBOX_RETENTION_DAYS} */
   readonly outboxRetentionDays?: number;
-  /** Powertools log level. @default {@link DEFAULT_LOG_LEVEL} */
+  /** Powertools log level. @default {@link defaults.DEFAULT_LOG_LEVEL} */
   readonly logLevel?: LogLevel;
 }
 
