@@ -11,7 +11,7 @@ import { startRedisServer } from '../local/redisServer.js';
 import { seedProfiles } from '../local/seedData.js';
 import { startUpstashGateway } from '../local/upstashGateway.js';
 import { ProfileRepository } from '../shared/db/profileRepository.js';
-import { SqlActivitySource } from '../shared/prewarm/activitySources.js';
+import { IdListSource, SqlActivitySource } from '../shared/prewarm/activitySources.js';
 import { Prewarmer } from '../shared/prewarm/prewarmer.js';
 import { LIMITS } from '../shared/profile/schemas.js';
 import { createRedisClient } from '../shared/redis/client.js';
@@ -91,11 +91,7 @@ export async function runScriptBench(): Promise<ScriptBenchResult> {
       new Prewarmer({
         cache,
         repository,
-        source: {
-          async page() {
-            return { ids, next: undefined };
-          },
-        },
+        source: new IdListSource(ids),
         batchSize: 500,
         pauseMs: 0,
       }).run(),

@@ -41,6 +41,7 @@ export {
 export {
   type ActivePage,
   type ActiveUserSource,
+  IdListSource,
   RedisActivitySource,
   type RedisActivitySourceOptions,
   SqlActivitySource,

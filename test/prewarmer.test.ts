@@ -5,11 +5,12 @@ import { createHandler as createPrewarmHandler, prewarmDeps } from '../functions
 import { seedProfiles } from '../local/seedData.js';
 import { pruneActivity } from '../shared/cache/activity.js';
 import { ProfileRepository } from '../shared/db/profileRepository.js';
-import { DatabaseError, LeaseHeldError } from '../shared/errors.js';
+import { ConfigError, DatabaseError, LeaseHeldError } from '../shared/errors.js';
 import { silentLogger } from '../shared/ports.js';
 import {
   type ActiveUserSource,
   DEFAULT_ACTIVE_USERS_QUERY,
+  IdListSource,
   RedisActivitySource,
   SqlActivitySource,
 } from '../shared/prewarm/activitySources.js';
@@ -37,20 +38,17 @@ let db: TestDb;
 let repository: ProfileRepository;
 let cache: UserCache;
 
-/** Our own port fed from a list, in list order (the sources under test elsewhere are Redis and SQL). */
+/** An IdListSource that records the cursor of every page asked for. */
 function listSource(ids: string[]): ActiveUserSource & { pages: Array<string | undefined> } {
+  const inner = new IdListSource(ids);
   const pages: Array<string | undefined> = [];
   return {
     pages,
-    async page(_since, cursor, limit) {
+    page(since, cursor, limit) {
       pages.push(cursor);
-      const from = cursor === undefined ? 0 : Number(cursor);
-      const next = from + limit;
-      return { ids: ids.slice(from, next), next: next < ids.length ? String(next) : undefined };
+      return inner.page(since, cursor, limit);
     },
-    async countActive() {
-      return ids.length;
-    },
+    countActive: (since) => inner.countActive(since),
   };
 }
 
@@ -382,6 +380,34 @@ describe('Prewarmer with a checkpoint (a cycle across invocations)', () => {
     const state = await a.checkpoint.load();
     expect(state).toMatchObject({ complete: true, cursor: undefined, walked: 6 });
     expect(await invocation('race', ids).run()).toMatchObject({ cached: 0, complete: true });
+  });
+});
+
+describe('IdListSource', () => {
+  it('yields the list in its order, page by page, counts it, and resumes from a saved cursor', async () => {
+    const ids = Array.from({ length: 7 }, (_, i) => `l${i}`);
+    const source = new IdListSource(ids);
+    expect(await source.countActive(0)).toBe(7);
+    expect(await walk(source, 0, 3)).toEqual([['l0', 'l1', 'l2'], ['l3', 'l4', 'l5'], ['l6']]);
+    const first = await source.page(0, undefined, 4);
+    expect(first).toEqual({ ids: ['l0', 'l1', 'l2', 'l3'], next: expect.any(String) });
+    expect(await source.page(0, first.next, 4)).toEqual({ ids: ['l4', 'l5', 'l6'], next: undefined });
+    expect(await walk(new IdListSource([]), 0, 3)).toEqual([[]]);
+  });
+
+  it('refuses a cursor it did not make', async () => {
+    const source = new IdListSource(['a', 'b']);
+    for (const cursor of ['x', '-1', '1.5', '3', '']) {
+      await expect(source.page(0, cursor, 10)).rejects.toBeInstanceOf(ConfigError);
+    }
+  });
+
+  it('warms exactly its ids through a Prewarmer, batch by batch', async () => {
+    const ids = [newId(prefix), newId(prefix), newId(prefix)];
+    for (const id of ids) await repository.create(id, fields());
+    const report = await prewarmer({ source: new IdListSource(ids), batchSize: 2 }).run();
+    expect(report).toMatchObject({ candidates: 3, cached: 3, batches: 2, errors: 0, complete: true });
+    for (const id of ids) expect(await cache.get(id)).toMatchObject({ status: 'hit' });
   });
 });
 

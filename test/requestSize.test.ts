@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { argBytes, byteRanges, MAX_REQUEST_BYTES } from '../shared/cache/requestSize.js';
 import { ProfileRepository } from '../shared/db/profileRepository.js';
+import { IdListSource } from '../shared/prewarm/activitySources.js';
 import { Prewarmer } from '../shared/prewarm/prewarmer.js';
 import { LIMITS, type ProfileFields, type UserProfile } from '../shared/profile/schemas.js';
 import { EventPublisher } from '../shared/stream/eventPublisher.js';
@@ -94,11 +95,7 @@ describe("writes over 1 MB, through a gateway enforcing Upstash's 1 MB", () => {
     const prewarmer = new Prewarmer({
       cache,
       repository,
-      source: {
-        async page() {
-          return { ids, next: undefined };
-        },
-      },
+      source: new IdListSource(ids),
       batchSize: 500,
       pauseMs: 0,
     });

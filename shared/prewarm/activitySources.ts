@@ -29,6 +29,36 @@ export interface ActiveUserSource {
   countActive?(sinceMs: number): Promise<number>;
 }
 
+/**
+ * A fixed list of ids, in its order: to warm a known set (after a restore or a migration, or in a
+ * benchmark). The cursor is an index into the list, so a cycle resumed by a later invocation must be
+ * given the same list. `sinceMs` is ignored: the list is the selection.
+ */
+export class IdListSource implements ActiveUserSource {
+  readonly #ids: readonly string[];
+
+  constructor(ids: readonly string[]) {
+    this.#ids = [...ids];
+  }
+
+  async page(_sinceMs: number, cursor: string | undefined, limit: number): Promise<ActivePage> {
+    const from = cursor === undefined ? 0 : listIndex(cursor, this.#ids.length);
+    const to = from + limit;
+    return { ids: this.#ids.slice(from, to), next: to < this.#ids.length ? String(to) : undefined };
+  }
+
+  async countActive(_sinceMs: number): Promise<number> {
+    return this.#ids.length;
+  }
+}
+
+function listIndex(cursor: string, length: number): number {
+  const index = /^\d{1,15}$/.test(cursor) ? Number(cursor) : Number.NaN;
+  // A next cursor always points inside the list; anything else came from another source or list.
+  if (!(index > 0 && index < length)) throw new ConfigError('id list cursor is malformed');
+  return index;
+}
+
 export interface RedisActivitySourceOptions {
   redis: Pick<Redis, 'exec'>;
   /** The cache's activity sorted set (`cache.keys.activity`): member userId, score last read (ms). */
