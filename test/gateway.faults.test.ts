@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { startRedisServer } from '../local/redisServer.js';
-import { createRedisClient } from '../shared/redis/client.js';
 import { post, type RawResponse, t, useGatewayTests } from './support/gateway.js';
 import { useTestRedis } from './support/redis.js';
 
@@ -28,24 +27,14 @@ describe('UpstashGateway', () => {
     });
 
     it('delayMs holds every request, so a short client timeout fires', async () => {
-      const impatient = createRedisClient({
-        url: t.gateway.url,
-        token: t.gateway.token,
-        timeoutMs: 50,
-        retries: 0,
-      });
+      const impatient = t.client({ timeoutMs: 50, retries: 0 });
       t.gateway.setFaults({ delayMs: 1_000 });
 
       await expect(impatient.get(t.key('slow'))).rejects.toThrow(/abort|timeout/i);
     });
 
     it('drops a delayed request whose client gave up instead of running it late', async () => {
-      const impatient = createRedisClient({
-        url: t.gateway.url,
-        token: t.gateway.token,
-        timeoutMs: 50,
-        retries: 0,
-      });
+      const impatient = t.client({ timeoutMs: 50, retries: 0 });
       t.gateway.setFaults({ delayMs: 300 });
       await expect(impatient.set(t.key('late'), 'v')).rejects.toThrow();
       t.gateway.setFaults({});

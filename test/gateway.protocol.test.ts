@@ -199,13 +199,7 @@ describe('UpstashGateway', () => {
   });
 
   describe("text responses (no Upstash-Encoding: the API's cache client)", () => {
-    const text = () =>
-      createRedisClient({
-        url: t.gateway.url,
-        token: t.gateway.token,
-        timeoutMs: 2_000,
-        responseEncoding: 'text',
-      });
+    const text = () => t.client({ timeoutMs: 2_000, responseEncoding: 'text' });
 
     it('sends no Upstash-Encoding header and gets plain JSON strings back', async () => {
       await post('/', ['HSET', t.key('th'), 'fullName', 'Ngono Ébénézer', 'matricule', '007']);

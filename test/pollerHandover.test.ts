@@ -8,7 +8,6 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CacheWrite, WriteOutcome } from '../shared/cache/writes.js';
 import { LeaseLostError } from '../shared/errors.js';
-import { createRedisClient } from '../shared/redis/client.js';
 import { Lease } from '../shared/redis/lease.js';
 import { StreamConsumer, type StreamConsumerOptions } from '../shared/stream/consumer.js';
 import { toStreamFields } from '../shared/stream/events.js';
@@ -218,12 +217,7 @@ describe('poller handover', () => {
     n++;
     // The killed run's own client: every request fails once killed, as when Lambda ends the process.
     const kill = new AbortController();
-    const doomed = createRedisClient({
-      url: t.gateway.url,
-      token: t.gateway.token,
-      timeoutMs: 2_000,
-      signal: kill.signal,
-    });
+    const doomed = t.client({ timeoutMs: 2_000, signal: kill.signal });
     const doomedCache = new UserCache({ redis: doomed, keyPrefix: t.keyPrefix });
     const killing: Pick<UserCache, 'write'> = {
       async write(entries, options) {

@@ -6,7 +6,6 @@
  */
 import { createHook } from 'node:async_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisClient, type RedisClientOptions } from '../shared/redis/client.js';
 import { isTimeoutError } from '../shared/redis/errorText.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
 
@@ -20,10 +19,6 @@ afterAll(async () => {
 afterEach(() => {
   t.gateway.setFaults({});
 });
-
-/** A client of this file's gateway, built as the functions build theirs. */
-const client = (options: Omit<RedisClientOptions, 'url' | 'token'>) =>
-  createRedisClient({ url: t.gateway.url, token: t.gateway.token, ...options });
 
 /** Timers created by `run` that are still pending once it has settled (real timers, seen by async_hooks). */
 async function timersLeftBy(run: () => Promise<unknown>): Promise<number> {
@@ -50,7 +45,7 @@ async function timersLeftBy(run: () => Promise<unknown>): Promise<number> {
 
 describe('createRedisClient request deadlines', () => {
   it('a completed request leaves no deadline timer running', async () => {
-    const redis = client({ timeoutMs: 60_000 });
+    const redis = t.client({ timeoutMs: 60_000 });
     await redis.get(t.key('warm'));
     const requests = 50;
     const left = await timersLeftBy(async () => {
@@ -67,7 +62,7 @@ describe('createRedisClient request deadlines', () => {
   });
 
   it('fails a stalled request as a timeout after timeoutMs, not before', async () => {
-    const redis = client({ timeoutMs: 150, retries: 0 });
+    const redis = t.client({ timeoutMs: 150, retries: 0 });
     t.gateway.setFaults({ delayMs: 3_000 });
     const started = performance.now();
     const error = await redis.get(t.key('stalled')).catch((e: unknown) => e);
@@ -78,7 +73,7 @@ describe('createRedisClient request deadlines', () => {
   });
 
   it('gives each request its own deadline: a slow one does not shorten the next', async () => {
-    const redis = client({ timeoutMs: 400, retries: 0 });
+    const redis = t.client({ timeoutMs: 400, retries: 0 });
     t.gateway.setFaults({ delayMs: 250 });
     // Each takes ~250 ms, under its own 400 ms; a shared deadline would abort the second.
     await redis.get(t.key('slow', '1'));
@@ -88,7 +83,7 @@ describe('createRedisClient request deadlines', () => {
 
   it('the abort-all signal fails the request in flight and every later one at once', async () => {
     const run = new AbortController();
-    const redis = client({ timeoutMs: 60_000, retries: 0, signal: run.signal });
+    const redis = t.client({ timeoutMs: 60_000, retries: 0, signal: run.signal });
     await expect(redis.get(t.key('before'))).resolves.toBeNull();
     t.gateway.setFaults({ delayMs: 3_000 });
     const inFlight = redis.get(t.key('in-flight')).catch((e: unknown) => e);

@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRedisServer } from '../local/redisServer.js';
 import { ValidationError } from '../shared/errors.js';
-import { createRedisClient } from '../shared/redis/client.js';
 import { UserCache, type UserCacheOptions } from '../shared/userCache.js';
 import { newId, storedProfile } from './support/fixtures.js';
 import { type TestRedis, useTestRedis } from './support/redis.js';
@@ -400,12 +399,7 @@ describe('UserCache', () => {
     });
 
     it('times out a stalled request and reports CACHE_TIMEOUT', async () => {
-      const redis = createRedisClient({
-        url: t.gateway.url,
-        token: t.gateway.token,
-        timeoutMs: 100,
-        retries: 1,
-      });
+      const redis = t.client({ timeoutMs: 100, retries: 1 });
       const c = new UserCache({ redis, keyPrefix: t.keyPrefix });
       t.gateway.setFaults({ delayMs: 2_000 });
       expect(await c.get(newId())).toEqual({ status: 'unknown', reason: 'CACHE_TIMEOUT' });

@@ -7,7 +7,7 @@ import type { Redis } from '@upstash/redis';
 import { createClient } from 'redis';
 import { inject } from 'vitest';
 import { startUpstashGateway, type UpstashGateway } from '../../local/upstashGateway.js';
-import { createRedisClient } from '../../shared/redis/client.js';
+import { createRedisClient, type RedisClientOptions } from '../../shared/redis/client.js';
 
 export interface TestRedis {
   /** `@upstash/redis` from createRedisClient (automaticDeserialization off), pointed at `gateway`. */
@@ -19,6 +19,8 @@ export interface TestRedis {
   redisUrl: string;
   /** `keyPrefix + parts.join(':')`. */
   key(...parts: string[]): string;
+  /** Another `createRedisClient` client of `gateway`, with these options (a short timeout, a kill signal…). */
+  client(options: Omit<RedisClientOptions, 'url' | 'token'>): Redis;
   /** Deletes every key under keyPrefix (SCAN + UNLINK) and closes the gateway. */
   cleanup(): Promise<void>;
 }
@@ -48,6 +50,7 @@ export async function useTestRedis(opts: UseTestRedisOptions = {}): Promise<Test
     keyPrefix,
     redisUrl,
     key: (...parts) => keyPrefix + parts.join(':'),
+    client: (options) => createRedisClient({ url: gateway.url, token, ...options }),
     async cleanup() {
       await gateway.close();
       await deleteByPrefix(redisUrl, keyPrefix);
